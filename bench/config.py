@@ -1,0 +1,113 @@
+"""Typed configuration: workload parameters as dataclasses, and the plan that the entry point runs.
+
+The plan (`RunGroup`) is plain JSON so that the same file drives a local subprocess and a Kubernetes Job. Every field
+is validated on load; a bad value raises ConfigError naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from bench.errors import ConfigError
+from bench.results.schema import Threshold
+
+P = TypeVar("P")
+
+
+def positive(default: int) -> Any:
+    """A dataclass field for an integer that must be ≥ 1."""
+    return field(default=default, metadata={"min": 1})
+
+
+def non_negative(default: int) -> Any:
+    """A dataclass field for an integer that must be ≥ 0."""
+    return field(default=default, metadata={"min": 0})
+
+
+def parse_params(cls: type[P], raw: dict[str, Any], where: str) -> P:
+    """Build the params dataclass `cls` from `raw`, checking names, types and minimums."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+    hints = get_type_hints(cls)
+    for name, value in raw.items():
+        expected = hints[name]
+        if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"{where}: {name} must be an integer, got {value!r}")
+        minimum = fields[name].metadata.get("min")
+        if minimum is not None and value < minimum:
+            raise ConfigError(f"{where}: {name} must be ≥ {minimum}, got {value}")
+    return cls(**raw)
+
+
+@dataclass
+class Task:
+    """One benchmark × scenario with its effective parameters and gates."""
+
+    benchmark: str
+    scenario: str
+    params: dict[str, Any]
+    thresholds: dict[str, dict[str, dict[str, Threshold]]] = field(default_factory=dict)  # gpu key -> gates
+
+    @property
+    def key(self) -> str:
+        return f"{self.benchmark}/{self.scenario}"
+
+
+@dataclass
+class RunGroup:
+    """Tasks that share one model, run by one entry-point process so the model loads once."""
+
+    name: str
+    profile: str
+    model: str
+    engine: dict[str, Any]
+    tasks: list[Task]
+    size: str = "smoke"
+    notes: list[str] = field(default_factory=list)
+    claims_quality: bool = False
+    timeout_s: int = 900
+
+    @property
+    def benchmarks(self) -> list[str]:
+        return sorted({t.benchmark for t in self.tasks})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # Threshold dataclasses become {"op", "value"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunGroup:
+        try:
+            tasks = [
+                Task(
+                    benchmark=t["benchmark"],
+                    scenario=t["scenario"],
+                    params=dict(t.get("params", {})),
+                    thresholds={
+                        gpu: {m: Threshold(**g) for m, g in gates.items()}
+                        for gpu, gates in t.get("thresholds", {}).items()
+                    },
+                )
+                for t in data["tasks"]
+            ]
+            return cls(**{**data, "tasks": tasks})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"run config is malformed ({exc}); write it with `bench run` or RunGroup.write") from None
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> RunGroup:
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid JSON: {exc}") from None

@@ -1,0 +1,1 @@
+"""Metrics: latency percentiles and statistics; ROUGE and multiple-choice extraction arrive with their workloads."""

@@ -1,0 +1,85 @@
+"""The run directory contract: results/<run_id>/{results.json, summary.md, logs/, manifests/, junit.xml} and
+results/latest → the newest run. results.json and summary.md are rewritten after every group, so an interrupted run
+keeps what finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bench.results.schema import Result
+from bench.results.summary import render_summary
+
+
+def new_run_id() -> str:
+    return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+@dataclass
+class RunDirectory:
+    path: Path
+    header: dict[str, Any] = field(default_factory=dict)  # profile, executor, engine, device: shown in summary.md
+    results: list[Result] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, root: Path, header: dict[str, Any] | None = None, run_id: str | None = None) -> RunDirectory:
+        root = root.expanduser().resolve()
+        path = root / (run_id or new_run_id())
+        for sub in ("logs", "manifests"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        run = cls(path=path, header=dict(header or {}))
+        run.header.setdefault("run_id", path.name)
+        run._point_latest()
+        run.save()
+        return run
+
+    @property
+    def run_id(self) -> str:
+        return self.path.name
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def manifests(self) -> Path:
+        return self.path / "manifests"
+
+    @property
+    def junit(self) -> Path:
+        return self.path / "junit.xml"
+
+    def add_results(self, results: list[Result]) -> None:
+        keys = {r.key for r in results}
+        self.results = [r for r in self.results if r.key not in keys] + list(results)
+        self.save()
+
+    def result(self, key: str) -> Result | None:
+        return next((r for r in self.results if r.key == key), None)
+
+    def save(self) -> None:
+        _atomic_write(self.path / "results.json", json.dumps([r.to_dict() for r in self.results], indent=2) + "\n")
+        _atomic_write(self.path / "summary.md", render_summary(self.header, self.results))
+
+    def _point_latest(self) -> None:
+        latest = self.path.parent / "latest"
+        tmp = self.path.parent / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(self.path.name)
+        os.replace(tmp, latest)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def load_results(run_path: Path) -> list[Result]:
+    return [Result.from_dict(d) for d in json.loads((run_path / "results.json").read_text())]

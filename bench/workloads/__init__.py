@@ -1,0 +1,52 @@
+"""Workloads: what runs inside a Job or a local process. Adding a benchmark = adding a module + a line here.
+
+This registry is light (no engine imports) so that the CLI and pytest can validate a request before anything runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from bench.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    name: str
+    module: str
+    scenarios: tuple[str, ...]
+    engine: str  # "llm": needs the profile's LLM; "none": brings its own model
+    summary: str
+
+    def load(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+
+BENCHMARKS: dict[str, BenchmarkInfo] = {
+    b.name: b
+    for b in (
+        BenchmarkInfo(
+            name="llm_throughput",
+            module="bench.workloads.llm_throughput",
+            scenarios=("offline", "single"),
+            engine="llm",
+            summary="offline batch throughput (tokens/s) and single-request latency",
+        ),
+    )
+}
+
+
+def get_benchmark(name: str) -> BenchmarkInfo:
+    try:
+        return BENCHMARKS[name]
+    except KeyError:
+        raise ConfigError(f"unknown benchmark {name!r}: choose one of {', '.join(BENCHMARKS)}") from None
+
+
+def check_scenario(info: BenchmarkInfo, scenario: str) -> None:
+    if scenario not in info.scenarios:
+        raise ConfigError(
+            f"unknown scenario {scenario!r} for {info.name}: choose one of {', '.join(info.scenarios)}"
+        )

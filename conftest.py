@@ -1,0 +1,128 @@
+"""pytest as the user interface of the benchmark suite (tests/benchmarks) — options, the run directory, the suite.
+
+    pytest -m smoke                     every benchmark at smoke sizes on the selected executor
+    pytest --full                       every benchmark at full sizes
+    --profile tiny|llama3.1-8b  --model PATH_OR_ID  --executor local  --results-dir DIR  --timeout S
+
+The profile, executor, engine and device are printed in the header before anything runs. Each run writes
+results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points results/latest at it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.errors import BenchError
+from bench.results.rundir import RunDirectory
+from bench.suite import Choices, SuiteRun, choose
+
+BENCHMARK_DIR = Path(__file__).parent / "tests" / "benchmarks"
+_CHOICES = pytest.StashKey[Choices]()
+_RUN_DIR = pytest.StashKey[RunDirectory]()
+_SUITE = pytest.StashKey[SuiteRun]()
+_USER_JUNIT = pytest.StashKey[str]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kcloud-mlperf", "benchmark suite")
+    group.addoption("--full", action="store_true", help="run the benchmark suite at full sizes")
+    group.addoption("--profile", default=None, help="tiny | llama3.1-8b (default: tiny without a GPU)")
+    group.addoption("--model", default=None, help="model directory or Hugging Face id (default: the profile's)")
+    group.addoption("--executor", default="local", help="where benchmarks run: local (default)")
+    group.addoption("--results-dir", default="results", help="run directories go here (default: results/)")
+    group.addoption("--timeout", type=int, default=None, help="seconds per workload process (default: profile's)")
+
+
+def suite_selected(config: pytest.Config) -> bool:
+    return bool(config.getoption("full")) or "smoke" in (config.getoption("markexpr") or "")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not suite_selected(config) or hasattr(config, "workerinput"):
+        return
+    try:
+        choices = choose(config.getoption("profile"), config.getoption("executor"))
+    except BenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    run_dir = RunDirectory.create(Path(config.getoption("results_dir")))
+    config.stash[_CHOICES] = choices
+    config.stash[_RUN_DIR] = run_dir
+    if config.option.xmlpath:
+        config.stash[_USER_JUNIT] = config.option.xmlpath
+    else:
+        config.option.xmlpath = str(run_dir.junit)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if _CHOICES not in config.stash:
+        return ["kcloud-mlperf: benchmark suite not selected (use -m smoke or --full)"]
+    lines = ["kcloud-mlperf", *(f"  {line}" for line in config.stash[_CHOICES].lines())]
+    return [*lines, f"  results:  {config.stash[_RUN_DIR].path}"]
+
+
+def _is_suite_test(item: pytest.Item) -> bool:
+    return BENCHMARK_DIR in Path(item.path).parents or Path(item.path).parent == BENCHMARK_DIR
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    full = config.getoption("full")
+    if full:  # --full: the benchmark suite only, every test marked `full`
+        keep = [i for i in items if _is_suite_test(i) and i.get_closest_marker("full")]
+    elif _CHOICES in config.stash:
+        keep = items
+    else:  # the project's own tests: the suite runs only when asked for
+        keep = [i for i in items if not _is_suite_test(i)]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+    if _CHOICES not in config.stash:
+        return
+    requested = []
+    for item in items:
+        marker = item.get_closest_marker("benchmark")
+        if marker and hasattr(item, "callspec"):
+            requested.append((marker.args[0], item.callspec.params["scenario"]))
+    try:
+        config.stash[_SUITE] = SuiteRun.prepare(
+            requested, config.stash[_CHOICES], Path(config.getoption("results_dir")),
+            size="full" if full else "smoke", model=config.getoption("model"),
+            timeout_s=config.getoption("timeout"), echo=_terminal_echo(config), run_dir=config.stash[_RUN_DIR],
+        )
+    except BenchError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _terminal_echo(config: pytest.Config):
+    """Stream workload output live, past pytest's output capture."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    reporter = config.pluginmanager.getplugin("terminalreporter")
+
+    def echo(line: str) -> None:
+        if capture is None or reporter is None:
+            print(line)
+            return
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return echo
+
+
+@pytest.fixture(scope="session")
+def suite(pytestconfig: pytest.Config) -> Iterator[SuiteRun]:
+    if _SUITE not in pytestconfig.stash:
+        pytest.skip("the benchmark suite runs with -m smoke or --full")
+    yield pytestconfig.stash[_SUITE]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run_dir = config.stash.get(_RUN_DIR, None)
+    user_junit = config.stash.get(_USER_JUNIT, None)
+    if run_dir is not None and user_junit and Path(user_junit).exists():
+        shutil.copyfile(user_junit, run_dir.junit)

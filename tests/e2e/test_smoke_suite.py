@@ -1,0 +1,71 @@
+"""End to end: `pytest -m smoke` on the embedded default with the real vLLM engine, checked against the run
+directory contract (results.json, summary.md, logs/, junit.xml with metric properties, results/latest)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_pytest(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout)
+
+
+@pytest.mark.e2e
+def test_smoke_suite_on_the_embedded_default(tmp_path: Path) -> None:
+    pytest.importorskip("vllm", reason="the CPU or CUDA build of vLLM is needed (make test installs it)")
+    proc = run_pytest("-m", "smoke", "--profile", "tiny", f"--results-dir={tmp_path}", "-k", "llm_throughput")
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    header = proc.stdout[: proc.stdout.index("collected")]
+    for chosen in ("profile:  tiny", "executor: local", "engine:   vLLM", "device:   cpu", "not model quality"):
+        assert chosen in header  # printed before anything runs
+
+    run = (tmp_path / "latest").resolve()
+    results = json.loads((run / "results.json").read_text())
+    assert [(r["benchmark"], r["scenario"]) for r in results] == [
+        ("llm_throughput", "offline"), ("llm_throughput", "single")]
+    offline, single = results
+    for result in results:
+        assert result["passed"] and result["error"] is None
+        assert result["environment"]["device"] in ("cpu", "cuda") and result["environment"]["versions"]["torch"]
+        assert all(v > 0 for k, v in result["metrics"].items() if k != "output_len_mismatches")
+        assert result["metrics"]["output_len_mismatches"] == 0  # ignore_eos honoured
+    for key in ("output_tokens_per_s", "total_tokens_per_s", "requests_per_s"):
+        assert offline["metrics"][key] > 0
+    for key in ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "output_tokens_per_s"):
+        assert single["metrics"][key] > 0
+    assert single["metrics"]["latency_p50_ms"] <= single["metrics"]["latency_p99_ms"]
+    config = offline["config"]
+    assert {"model", "input_len", "output_len", "num_prompts", "engine"} <= set(config)
+    assert config["engine"]["model"] == config["model"]
+    assert offline["metrics"]["num_output_tokens"] == config["num_prompts"] * config["output_len"]
+    # one model load serves both scenarios
+    loads = {(r["config"]["engine_load"]["instance_id"], r["config"]["engine_load"]["loads_in_process"])
+             for r in results}
+    assert len(loads) == 1 and next(iter(loads))[1] == 1
+    assert proc.stdout.count("[bench] model loaded in") == 1
+
+    summary = (run / "summary.md").read_text()
+    assert "**2/2 passed**" in summary and "not model quality" in summary
+    log = (run / "logs" / "llm_throughput.log").read_text()
+    assert "llm_throughput/offline: PASS" in log
+    junit = ET.parse(run / "junit.xml").getroot()
+    cases = junit.iter("testcase")
+    props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
+    assert float(props["test_llm_throughput[offline]"]["output_tokens_per_s"]) > 0
+    assert float(props["test_llm_throughput[single]"]["latency_p99_ms"]) > 0
+
+
+def test_suite_rejects_an_unknown_profile_in_one_line(tmp_path: Path) -> None:
+    proc = run_pytest("-m", "smoke", "--profile", "foo", f"--results-dir={tmp_path}", timeout=120)
+    assert proc.returncode == 4
+    assert "unknown profile 'foo': choose one of tiny, llama3.1-8b" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
