@@ -2,7 +2,7 @@
 
     pytest -m smoke                     every benchmark at smoke sizes on the selected executor
     pytest --full                       every benchmark at full sizes
-    --profile tiny|llama3.1-8b  --model PATH_OR_ID  --executor local  --results-dir DIR  --timeout S
+    --profile tiny|llama3.1-8b  --model PATH_OR_ID  --executor local  --results-dir DIR  --timeout S (--bench-timeout S)
 
 The profile, executor, engine and device are printed in the header before anything runs. Each run writes
 results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points results/latest at it.
@@ -10,6 +10,7 @@ results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points result
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,9 +33,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--full", action="store_true", help="run the benchmark suite at full sizes")
     group.addoption("--profile", default=None, help="tiny | llama3.1-8b (default: tiny without a GPU)")
     group.addoption("--model", default=None, help="model directory or Hugging Face id (default: the profile's)")
-    group.addoption("--executor", default="local", help="where benchmarks run: local (default)")
+    group.addoption("--executor", default="local", help="where benchmarks run: local (default) or kubernetes")
+    k8s = parser.getgroup("kcloud-mlperf kubernetes", "kubernetes executor (with --executor kubernetes)")
+    k8s.addoption("--kubeconfig", default=None, help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    k8s.addoption("--context", default=None, help="kubeconfig context (default: the current one)")
+    k8s.addoption("--namespace", default=None, help="namespace of the benchmark Jobs (default: kcloud-bench)")
+    k8s.addoption("--gpus", type=int, default=None, help="nvidia.com/gpu per Job (default: 1)")
+    k8s.addoption("--runtime-class", default=None, help="runtimeClassName of the benchmark pods")
+    k8s.addoption("--node-selector", action="append", default=None, metavar="KEY=VALUE", help="nodeSelector")
+    k8s.addoption("--image", default=None, help="container image (default: the pinned official vLLM image)")
     group.addoption("--results-dir", default="results", help="run directories go here (default: results/)")
-    group.addoption("--timeout", type=int, default=None, help="seconds per workload process (default: profile's)")
+    # --bench-timeout always; --timeout too unless a plugin (pytest-timeout) already owns that name
+    group.addoption("--bench-timeout", type=int, default=None, dest="bench_timeout",
+                    help="seconds per workload process (default: profile's)")
+    with contextlib.suppress(ValueError):
+        group.addoption("--timeout", type=int, default=None, dest="bench_timeout", help="alias of --bench-timeout")
 
 
 def suite_selected(config: pytest.Config) -> bool:
@@ -46,7 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not suite_selected(config) or hasattr(config, "workerinput"):
         return
     try:
-        choices = choose(config.getoption("profile"), config.getoption("executor"))
+        choices = choose(config.getoption("profile"), config.getoption("executor"), _kubernetes_options(config))
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     run_dir = RunDirectory.create(Path(config.getoption("results_dir")))
@@ -56,6 +69,21 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_USER_JUNIT] = config.option.xmlpath
     else:
         config.option.xmlpath = str(run_dir.junit)
+
+
+def _kubernetes_options(config: pytest.Config) -> dict | None:
+    """The kubernetes executor's options (None with another executor)."""
+    if config.getoption("executor") != "kubernetes":
+        return None
+    from bench.executors.k8s_manifests import parse_node_selector
+
+    selector = config.getoption("node_selector")
+    return {
+        "kubeconfig": config.getoption("kubeconfig"), "context": config.getoption("context"),
+        "namespace": config.getoption("namespace"), "gpus": config.getoption("gpus"),
+        "runtime_class": config.getoption("runtime_class"), "image": config.getoption("image"),
+        "node_selector": parse_node_selector(selector) if selector else None,
+    }
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -93,7 +121,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.stash[_SUITE] = SuiteRun.prepare(
             requested, config.stash[_CHOICES], Path(config.getoption("results_dir")),
             size="full" if full else "smoke", model=config.getoption("model"),
-            timeout_s=config.getoption("timeout"), echo=_terminal_echo(config), run_dir=config.stash[_RUN_DIR],
+            timeout_s=config.getoption("bench_timeout"), echo=_terminal_echo(config), run_dir=config.stash[_RUN_DIR],
         )
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -40,17 +40,54 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--num-prompts", type=_int, help="number of prompts/requests")
     run.add_argument("--full", action="store_true", help="full sizes instead of smoke sizes")
     run.add_argument("--output", type=Path, help="also write the result JSON here")
-    run.add_argument("--executor", default="local", help="where to run: local (default)")
+    run.add_argument("--executor", default="local", help="where to run: local (default) or kubernetes")
+    add_kubernetes_options(run)
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="run directories go here")
     run.add_argument("--timeout", type=_int, help="seconds before the workload is killed (default: profile's)")
 
     sub.add_parser("build-model", help="build (or find) the embedded tiny model and print its directory")
 
+    boot = sub.add_parser("bootstrap", help="provision the cluster (playbooks/site.yml), then run the smoke suite")
+    boot.add_argument("--inventory", type=Path, required=True, help="inventory, e.g. inventory/mysite/hosts.yml")
+    boot.add_argument("--smoke", action="store_true", help="after provisioning, run `pytest -m smoke` on the cluster")
+    boot.add_argument("--profile", help="profile for the smoke suite (default: llama3.1-8b)")
+    boot.add_argument("--results-dir", type=Path, default=Path("results"))
+
     res = sub.add_parser("results", help="list runs or show one run's summary")
-    res.add_argument("action", choices=["list", "show"])
+    res.add_argument("action", choices=["list", "show", "export"])
     res.add_argument("run", nargs="?", default="latest", help="run id (default: latest)")
     res.add_argument("--results-dir", type=Path, default=Path("results"))
+    res.add_argument("--format", default="seed-json", help="export format: seed-json (resnet50 results)")
+    res.add_argument("--output", type=Path, help="export: write here as well as to stdout")
     return parser
+
+
+def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
+    k8s = parser.add_argument_group("kubernetes executor")
+    k8s.add_argument("--dry-run", action="store_true", help="print the manifests it would apply; submit nothing")
+    k8s.add_argument("--gpus", type=_int, help="nvidia.com/gpu per Job (default 1)")
+    k8s.add_argument("--runtime-class", help="runtimeClassName of the pods (e.g. the virtualized runtime under test)")
+    k8s.add_argument("--namespace", help="namespace of the Jobs (default kcloud-bench)")
+    k8s.add_argument("--node-selector", action="append", metavar="KEY=VALUE", help="nodeSelector entry (repeatable)")
+    k8s.add_argument("--image", help="container image (default: the pinned official vLLM image)")
+    k8s.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+    k8s.add_argument("--context", help="kubeconfig context (default: the current one)")
+
+
+def kubernetes_options(args: argparse.Namespace) -> dict | None:
+    """The kubernetes executor's options from `bench run` arguments (None with another executor)."""
+    from bench.executors.k8s_manifests import parse_node_selector
+
+    given = {name: getattr(args, name) for name in ("gpus", "runtime_class", "namespace", "node_selector", "image",
+                                                    "kubeconfig", "context")}
+    if args.executor != "kubernetes":
+        used = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None] + (
+            ["--dry-run"] if args.dry_run else [])
+        if used:
+            raise BenchError(f"{', '.join(used)} only apply with --executor kubernetes")
+        return None
+    given["node_selector"] = parse_node_selector(given["node_selector"]) if given["node_selector"] else None
+    return {**given, "dry_run": args.dry_run}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -60,12 +97,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenarios = [args.scenario] if args.scenario else list(info.scenarios)
     for scenario in scenarios:
         check_scenario(info, scenario)
-    if info.engine == "llm":
+    k8s_options = kubernetes_options(args)
+    if info.engine == "llm" and k8s_options is None:  # on Kubernetes, vLLM is in the image
         from bench.engines.vllm_offline import require_vllm
 
         require_vllm()
     overrides = {"num_prompts": args.num_prompts}
-    choices = choose(args.profile, args.executor)
+    choices = choose(args.profile, args.executor, k8s_options)
+    if k8s_options and k8s_options["dry_run"]:
+        return dry_run(args, scenarios, choices, overrides)
     suite = SuiteRun.prepare(
         [(args.benchmark, s) for s in scenarios], choices, args.results_dir,
         size="full" if args.full else "smoke", model=args.model, overrides=overrides, timeout_s=args.timeout,
@@ -84,8 +124,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if errored or not all(r.passed for r in results) else 0
 
 
+def dry_run(args: argparse.Namespace, scenarios: list[str], choices, overrides: dict) -> int:
+    """Print the manifests `bench run --executor kubernetes` would apply; no cluster, no run directory."""
+    from bench.plan import build_plan
+    from bench.results.rundir import new_run_id
+
+    plan = build_plan([(args.benchmark, s) for s in scenarios], choices.profile, "full" if args.full else "smoke",
+                      args.model, overrides, args.timeout)
+    print(f"# bench run {args.benchmark} --dry-run: {choices.executor.describe()}; nothing submitted")
+    print(choices.executor.dry_run_yaml(plan, new_run_id()), end="")
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from bench.bootstrap import bootstrap
+
+    return bootstrap(args.inventory, smoke=args.smoke, profile=args.profile, results_dir=args.results_dir)
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     root = args.results_dir
+    if args.action == "export":
+        from bench.results.export import export
+
+        print(export(root, args.run, args.format, args.output), end="")
+        return 0
     if args.action == "list":
         runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.exists() else []
         for run in runs:
@@ -103,10 +166,19 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # argparse binds `results ACTION [RUN]` before it sees options: `results export --format F RUN` leaves RUN over
+    if extra and args.command == "results" and args.run == "latest" and len(extra) == 1 \
+            and not extra[0].startswith("-"):
+        args.run = extra[0]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "bootstrap":
+            return cmd_bootstrap(args)
         if args.command == "build-model":
             from bench.models.tiny import ensure_tiny_model
 

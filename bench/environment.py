@@ -104,7 +104,8 @@ def collect() -> dict[str, Any]:
     k8s = {
         key: os.environ[var]
         for key, var in (
-            ("node", "BENCH_NODE_NAME"), ("pod", "BENCH_POD_NAME"), ("runtime_class", "BENCH_RUNTIME_CLASS")
+            ("node", "BENCH_NODE_NAME"), ("pod", "BENCH_POD_NAME"), ("runtime_class", "BENCH_RUNTIME_CLASS"),
+            ("version", "BENCH_K8S_VERSION"),
         )
         if os.environ.get(var)
     }

@@ -28,6 +28,9 @@ from bench.results.schema import Result
 from bench.workloads import get_benchmark
 from bench.workloads.base import WorkloadContext
 
+RESULT_LINE_PREFIX = "BENCH_RESULT "  # one line per finished task on stdout: executors that only see the log (a
+# Kubernetes pod deleted right after it ends) still get every result
+
 
 def log(message: str) -> None:
     print(message, flush=True)
@@ -106,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         results.append(result)
         write_results(args.output, results)
+        log(RESULT_LINE_PREFIX + json.dumps(result.to_dict(), separators=(",", ":")))
         status = "PASS" if result.passed else ("ERROR" if result.error else "FAIL")
         shown = ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if k in result.thresholds)
         log(f"[bench] {task.key}: {status} {shown}{' — ' + result.error if result.error else ''}")

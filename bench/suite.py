@@ -49,7 +49,7 @@ def describe_engine() -> str:
     return f"vLLM {version} in-process ({build}, distribution {dist})"
 
 
-def choose(profile: str | None, executor: str) -> Choices:
+def choose(profile: str | None, executor: str, executor_options: dict[str, Any] | None = None) -> Choices:
     device = probe_device()
     if profile:
         chosen, reason = get_profile(profile), "chosen with --profile"
@@ -57,7 +57,7 @@ def choose(profile: str | None, executor: str) -> Choices:
         chosen, reason = get_profile("llama3.1-8b"), "default on a GPU with vLLM's CUDA build"
     else:
         chosen, reason = get_profile("tiny"), "embedded default: no GPU with vLLM's CUDA build here"
-    return Choices(chosen, reason, get_executor(executor), device, describe_engine())
+    return Choices(chosen, reason, get_executor(executor, executor_options), device, describe_engine())
 
 
 @dataclass

@@ -16,8 +16,29 @@ def _status(result: Result) -> str:
 
 
 def _metric_cell(result: Result) -> str:
-    shown = result.thresholds or result.metrics
+    shown = result.thresholds or [k for k in result.metrics if "." not in k]  # dotted ones: tables below
     return "<br>".join(f"{k} = {result.metrics[k]:.4g}" for k in shown if k in result.metrics) or "–"
+
+
+def _group_tables(results: list[Result]) -> list[str]:
+    """Metrics named `<metric>.<group>` (e.g. mmlu_pro's `accuracy.biology`) as one table per result: a row per
+    group, a column per metric."""
+    lines: list[str] = []
+    for r in results:
+        grouped: dict[str, dict[str, float]] = {}
+        for name, value in r.metrics.items():
+            metric, dot, group = name.partition(".")
+            if dot:
+                grouped.setdefault(group, {})[metric] = value
+        if not grouped:
+            continue
+        columns = list(dict.fromkeys(m for row in grouped.values() for m in row))
+        lines += ["", f"### {r.key} by category", "", f"| category | {' | '.join(columns)} |",
+                  "|---" * (len(columns) + 1) + "|"]
+        for group in sorted(grouped):
+            cells = " | ".join(f"{grouped[group][c]:.4g}" if c in grouped[group] else "–" for c in columns)
+            lines.append(f"| {group.replace('_', ' ')} | {cells} |")
+    return lines
 
 
 def render_summary(header: dict[str, Any], results: list[Result]) -> str:
@@ -37,6 +58,7 @@ def render_summary(header: dict[str, Any], results: list[Result]) -> str:
         lines.append(
             f"| {r.benchmark} | {r.scenario} | {_status(r)} | {_metric_cell(r)} | {gates} | {r.duration_s:.1f} s |"
         )
+    lines += _group_tables(results)
     problems = [r for r in results if not r.passed]
     if problems:
         lines += ["", "## Failures", ""]

@@ -34,6 +34,27 @@ BENCHMARKS: dict[str, BenchmarkInfo] = {
             engine="llm",
             summary="offline batch throughput (tokens/s) and single-request latency",
         ),
+        BenchmarkInfo(
+            name="summarization",
+            module="bench.workloads.summarization",
+            scenarios=("offline", "mlperf"),  # same run; offline: suite gate ROUGE-L, mlperf: MLPerf's closed gate
+            engine="llm",
+            summary="MLPerf llama3.1-8b CNN/DailyMail summarization accuracy (ROUGE-1/2/L/Lsum, gen_len)",
+        ),
+        BenchmarkInfo(
+            name="mmlu_pro",
+            module="bench.workloads.mmlu_pro",
+            scenarios=("offline",),
+            engine="llm",
+            summary="MMLU-Pro 5-shot chain-of-thought accuracy, TIGER-Lab's prompt and extraction, per category",
+        ),
+        BenchmarkInfo(
+            name="resnet50",
+            module="bench.workloads.resnet50",
+            scenarios=("Offline", "Server", "SingleStream", "MultiStream"),
+            engine="none",
+            summary="torchvision ResNet-50 under MLPerf LoadGen (samples/s, latency percentiles, validity)",
+        ),
     )
 }
 

@@ -1,0 +1,558 @@
+"""Run a RunGroup as a batch/v1 Job: submit, watch, stream logs, diagnose, clean up.
+
+    submit   capacity check (allocatable nvidia.com/gpu on matching nodes), the HF token Secret (from $HF_TOKEN, never
+             printed or saved), ConfigMap (group config + bench package) and Job; manifests saved to
+             results/<run_id>/manifests/<group>.yaml with the package payload elided
+    watch    the Job's pods through the watch API (resourceVersion; re-list on 410 Gone / expiry), the Job's conditions
+             after each watch window; pending states are diagnosed after a grace period
+    logs     followed live once the container starts: to the terminal and results/<run_id>/logs/<group>.log; every
+             `BENCH_RESULT <json>` line the entry point prints is a finished result, kept even if the pod is deleted
+    cleanup  the Job (propagationPolicy Foreground, so its pods go too) and the ConfigMap — at the end, on timeout,
+             on a diagnosis and on Ctrl-C
+
+The `kubernetes` client is imported lazily: `bench run --dry-run` and the local executor do not need it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bench.config import RunGroup
+from bench.errors import BenchError
+from bench.executors.base import Echo, Executor, complete_results
+from bench.executors.k8s_diagnose import (
+    Diagnosis,
+    describe_node_loss,
+    diagnose_job,
+    diagnose_pod,
+    pod_deleted_message,
+)
+from bench.executors.k8s_manifests import (
+    GPU_RESOURCE,
+    LABEL_JOB,
+    RESULT_PREFIX,
+    GroupManifests,
+    KubernetesConfig,
+    container_script,
+    render_group,
+    to_yaml,
+)
+from bench.results.rundir import RunDirectory
+from bench.results.schema import Result
+
+MISSING_CLIENT = "the kubernetes executor needs the `kubernetes` Python package: pip install -e '.[k8s]'"
+LOG_DRAIN_S = 30.0  # after the pod ends, how long to wait for the log stream to deliver its last lines
+
+
+class KubernetesExecutor(Executor):
+    name = "kubernetes"
+
+    def __init__(self, config: KubernetesConfig | None = None, dry_run: bool = False,
+                 environ: Mapping[str, str] | None = None, **options: Any) -> None:
+        self.config = (config or KubernetesConfig.from_options(options)).validate()
+        self.dry_run = dry_run
+        self.environ = os.environ if environ is None else environ
+        self._api_client: Any = None
+        self._server_version: str | None = None
+        self._secret_done = False
+
+    # ---- description and rendering (no cluster needed) -------------------------------------------------------
+
+    def describe(self) -> str:
+        c = self.config
+        parts = [f"namespace {c.namespace}", f"image {c.image}", f"{c.gpus} {GPU_RESOURCE} per Job"]
+        if c.runtime_class:
+            parts.append(f"runtimeClass {c.runtime_class}")
+        if c.node_selector:
+            parts.append("nodeSelector " + ",".join(f"{k}={v}" for k, v in c.node_selector.items()))
+        if c.context:
+            parts.append(f"context {c.context}")
+        return f"kubernetes ({', '.join(parts)})" + (" — dry run" if self.dry_run else "")
+
+    def script(self, group: RunGroup) -> str:
+        """The container's shell script (the entry point). A subclass may run something else."""
+        return container_script(self.config, group)
+
+    def render(self, group: RunGroup, run_id: str, server_version: str | None = None) -> GroupManifests:
+        return render_group(self.config, group, run_id, server_version, script=self.script(group))
+
+    def dry_run_yaml(self, groups: list[RunGroup], run_id: str) -> str:
+        objects = [o for g in groups for o in self.render(g, run_id).for_display()]
+        return to_yaml(objects)
+
+    # ---- the client ------------------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        if self._api_client is not None:
+            return self._api_client
+        try:
+            from kubernetes import client, config
+            from kubernetes.config.config_exception import ConfigException
+        except ImportError:
+            raise BenchError(MISSING_CLIENT) from None
+        c = self.config
+        try:
+            if c.kubeconfig or not self.environ.get("KUBERNETES_SERVICE_HOST"):
+                path = c.kubeconfig or self.environ.get("KUBECONFIG") or None
+                if path and not Path(path).expanduser().exists():
+                    raise BenchError(f"kubeconfig {path} does not exist: pass --kubeconfig PATH")
+                self._api_client = config.new_client_from_config(config_file=path, context=c.context)
+            else:  # in a pod: the service account
+                configuration = client.Configuration()
+                config.load_incluster_config(client_configuration=configuration)
+                self._api_client = client.ApiClient(configuration)
+        except (ConfigException, OSError, ValueError) as exc:
+            raise BenchError(f"cannot load the Kubernetes configuration ({exc}); pass --kubeconfig PATH and "
+                             f"--context NAME, or run in a pod with a service account") from None
+        return self._api_client
+
+    def _core(self) -> Any:
+        from kubernetes import client
+        return client.CoreV1Api(self._client())
+
+    def _batch(self) -> Any:
+        from kubernetes import client
+        return client.BatchV1Api(self._client())
+
+    @staticmethod
+    def _raw(response: Any) -> dict[str, Any]:
+        """The JSON of a `_preload_content=False` response."""
+        try:
+            return json.loads(response.data or b"{}")
+        finally:
+            response.release_conn()
+
+    def server_version(self) -> str:
+        if self._server_version is None:
+            from kubernetes import client
+            try:
+                info = self._raw(client.VersionApi(self._client()).get_code(_preload_content=False))
+            except BenchError:
+                raise
+            except Exception as exc:
+                raise BenchError(f"cannot reach the Kubernetes API server: {_short(exc)}; check --kubeconfig "
+                                 f"and --context") from None
+            self._server_version = str(info.get("gitVersion") or "unknown")
+        return self._server_version
+
+    # ---- capacity and the Secret -----------------------------------------------------------------------------
+
+    def check_capacity(self, echo: Echo) -> str | None:
+        """None when some node matching the nodeSelector can hold the GPU request, else why the cluster cannot."""
+        from kubernetes.client.exceptions import ApiException
+
+        c = self.config
+        if c.gpus == 0:
+            return None
+        selector = ",".join(f"{k}={v}" for k, v in c.node_selector.items()) or None
+        try:
+            nodes = self._raw(self._core().list_node(label_selector=selector, _preload_content=False))["items"]
+        except ApiException as exc:
+            if exc.status in (401, 403):
+                echo(f"[kubernetes] cannot list nodes ({exc.status}); skipping the GPU capacity check")
+                return None
+            raise
+        where = f"nodes matching nodeSelector {selector}" if selector else "the cluster's nodes"
+        if not nodes:
+            return f"cluster cannot run this: no node matches nodeSelector {selector}; nothing was submitted"
+        per_node = {
+            n["metadata"]["name"]: _int((n.get("status") or {}).get("allocatable", {}).get(GPU_RESOURCE))
+            for n in nodes if not (n.get("spec") or {}).get("unschedulable")
+        }
+        total, best = sum(per_node.values()), max(per_node.values(), default=0)
+        needed = c.gpus * c.parallel
+        shown = ", ".join(f"{k}: {v}" for k, v in sorted(per_node.items())) or "all cordoned"
+        if c.gpus > best:
+            return (f"cluster cannot run this: each Job requests {c.gpus} {GPU_RESOURCE} but {where} have at most "
+                    f"{best} allocatable on one node ({shown}; total {total}); nothing was submitted — lower --gpus, "
+                    f"or check the NVIDIA device plugin on the GPU nodes")
+        if needed > total:
+            echo(f"[kubernetes] note: {c.parallel} parallel Jobs × {c.gpus} GPU exceed the {total} allocatable on "
+                 f"{where}; Jobs will queue")
+        return None
+
+    def ensure_hf_secret(self, echo: Echo) -> None:
+        """Create or update the HF token Secret from $HF_TOKEN. The value is never printed, logged or saved."""
+        from kubernetes.client.exceptions import ApiException
+
+        token = self.environ.get("HF_TOKEN")
+        if not token or self._secret_done:
+            return
+        c = self.config
+        import base64
+
+        body = {
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": c.hf_secret_name, "namespace": c.namespace,
+                         "labels": {"app.kubernetes.io/name": "kcloud-mlperf"}},
+            "data": {c.hf_secret_key: base64.b64encode(token.encode()).decode()},
+        }
+        core = self._core()
+        try:
+            try:
+                core.replace_namespaced_secret(c.hf_secret_name, c.namespace, body, _preload_content=False)
+                verb = "updated"
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                core.create_namespaced_secret(c.namespace, body, _preload_content=False)
+                verb = "created"
+            echo(f"[kubernetes] Secret {c.namespace}/{c.hf_secret_name} {verb} from $HF_TOKEN "
+                 f"(key {c.hf_secret_key}; value not shown)")
+        except ApiException as exc:
+            echo(f"[kubernetes] could not write Secret {c.hf_secret_name} ({exc.status} {exc.reason}); the Job uses "
+                 f"it if it already exists")
+        self._secret_done = True
+
+    # ---- run -------------------------------------------------------------------------------------------------
+
+    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print) -> list[Result]:
+        raw = run_dir.path / "raw" / f"{group.name}.json"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        raw.unlink(missing_ok=True)
+        try:
+            version = self.server_version()
+            manifests = self.render(group, run_dir.run_id, version)
+            (run_dir.manifests / f"{group.name}.yaml").write_text(
+                f"# applied to {version}; Secret {self.config.hf_secret_name} referenced, never rendered\n"
+                + to_yaml(manifests.for_display()), encoding="utf-8")
+            short = self.check_capacity(echo)
+        except BenchError as exc:
+            return complete_results(group, raw, str(exc))
+        except Exception as exc:  # API errors before anything was submitted
+            return complete_results(group, raw, f"Kubernetes API error before submitting: {_short(exc)}")
+        if short:
+            echo(f"[kubernetes] {short}")
+            return complete_results(group, raw, short)
+
+        watcher = _JobWatch(self, group, manifests, run_dir, raw, echo)
+        try:
+            self.ensure_hf_secret(echo)
+            watcher.submit()
+            reason = watcher.follow()
+        except KeyboardInterrupt:
+            watcher.cleanup()
+            results = complete_results(group, raw, "interrupted (Ctrl-C); Job and its pods deleted")
+            run_dir.add_results(results)
+            raise
+        except BenchError as exc:
+            reason = str(exc)
+        except Exception as exc:
+            reason = f"Kubernetes API error: {_short(exc)}"
+        watcher.cleanup()
+        if reason:
+            echo(f"[kubernetes] {group.name}: {reason}")
+        return complete_results(group, raw, reason)
+
+
+class _JobWatch:
+    """One Job's life: submit, watch its pods and itself, follow the log, clean up."""
+
+    def __init__(self, executor: KubernetesExecutor, group: RunGroup, manifests: GroupManifests,
+                 run_dir: RunDirectory, raw: Path, echo: Echo) -> None:
+        self.x = executor
+        self.c = executor.config
+        self.group = group
+        self.m = manifests
+        self.raw = raw
+        self.echo = echo
+        self.log_path = run_dir.logs / f"{group.name}.log"
+        self.results: dict[str, dict[str, Any]] = {}
+        self.tail: deque[str] = deque(maxlen=20)
+        self.secret = executor.environ.get("HF_TOKEN") or None
+        self.log_thread: threading.Thread | None = None
+        self.submitted = False
+        self.cleaned = False
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.first_seen: dict[tuple[str, str], float] = {}
+        self.announced: set[str] = set()
+        self._lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        self.echo(f"[kubernetes] {text}")
+
+    def submit(self) -> None:
+        ns = self.c.namespace
+        self.x._core().create_namespaced_config_map(ns, self.m.configmap, _preload_content=False)
+        self.submitted = True
+        self.x._batch().create_namespaced_job(ns, self.m.job, _preload_content=False)
+        self.say(f"submitted Job {ns}/{self.m.name} (kubectl -n {ns} get jobs -l "
+                 f"kcloud-mlperf/run-id={self.m.labels['kcloud-mlperf/run-id']}); log: {self.log_path}")
+
+    # -- watching
+
+    def follow(self) -> str | None:
+        """Watch until the workload ends; the reason it failed (one line), or None when the pod succeeded."""
+        from kubernetes import watch
+        from kubernetes.client.exceptions import ApiException
+
+        core, ns = self.x._core(), self.c.namespace
+        selector = f"{LABEL_JOB}={self.m.name}"
+        give_up = time.monotonic() + self.group.timeout_s + max(60.0, self.c.poll_s * 4)
+        resource_version: str | None = None
+        window = max(1, math.ceil(self.c.poll_s))
+        while True:
+            events: list[tuple[str, dict[str, Any]]] = []
+            if resource_version is None:  # (re-)list, then watch from the list's version
+                listing = self.x._raw(core.list_namespaced_pod(ns, label_selector=selector, _preload_content=False))
+                resource_version = listing["metadata"].get("resourceVersion")
+                events = [("ADDED", p) for p in listing["items"]]
+                self._forget_missing({p["metadata"]["name"] for p in listing["items"]}, events)
+                outcome = self._handle(events)
+                if outcome is not _CONTINUE:
+                    return outcome
+            try:
+                stream = watch.Watch().stream(
+                    core.list_namespaced_pod, ns, label_selector=selector, resource_version=resource_version,
+                    timeout_seconds=window, deserialize=False, _request_timeout=window + 30,
+                )
+                for event in stream:
+                    obj = event["object"]
+                    resource_version = obj.get("metadata", {}).get("resourceVersion") or resource_version
+                    outcome = self._handle([(event["type"], obj)])
+                    if outcome is not _CONTINUE:
+                        return outcome
+            except ApiException as exc:
+                if exc.status != 410:
+                    raise
+                resource_version = None  # expired: re-list
+                continue
+            outcome = self._check_job_and_grace()
+            if outcome is not _CONTINUE:
+                return outcome
+            if time.monotonic() > give_up:
+                return f"timed out after {self.group.timeout_s} s (raise it with --timeout); Job deleted"
+
+    def _forget_missing(self, present: set[str], events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Pods we knew that a re-list no longer shows were deleted while we were not watching."""
+        for name in set(self.pods) - present:
+            events.append(("DELETED", self.pods[name]))
+
+    def _handle(self, events: list[tuple[str, dict[str, Any]]]) -> Any:
+        for kind, pod in events:
+            name = pod["metadata"]["name"]
+            if kind == "DELETED":
+                self.pods.pop(name, None)
+                if _phase(pod) == "Succeeded":
+                    self._drain_log()
+                    return None
+                job = self._job_diagnosis()
+                self._drain_log()
+                if job is not None:
+                    return job.message
+                return pod_deleted_message(pod)
+            self.pods[name] = pod
+            outcome = self._on_pod(pod)
+            if outcome is not _CONTINUE:
+                return outcome
+        return _CONTINUE
+
+    def _on_pod(self, pod: dict[str, Any]) -> Any:
+        name = pod["metadata"]["name"]
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and ("scheduled", name) not in self.first_seen:
+            self.first_seen[("scheduled", name)] = time.monotonic()
+            self.say(f"pod {name} scheduled on node {node}")
+        if self._started(pod):
+            self._start_log(name)
+        phase = _phase(pod)
+        if phase == "Succeeded":
+            self._drain_log()
+            return None
+        diagnosis = self._diagnose(pod)
+        if diagnosis is not None and diagnosis.fatal:
+            if phase == "Failed" or diagnosis.kind == "oom":
+                self._drain_log()
+                if diagnosis.kind == "crash":
+                    return self._crash_reason(diagnosis)
+            return diagnosis.message
+        return _CONTINUE
+
+    def _diagnose(self, pod: dict[str, Any]) -> Diagnosis | None:
+        name = pod["metadata"]["name"]
+        probe = diagnose_pod(pod, 0.0, math.inf, math.inf)
+        if probe is None:
+            return None
+        key = (name, probe.kind)
+        now = time.monotonic()
+        waited = now - self.first_seen.setdefault(key, now)
+        diagnosis = diagnose_pod(pod, waited, self.c.unschedulable_grace_s, self.c.image_pull_grace_s)
+        if diagnosis is not None and not diagnosis.fatal and probe.kind not in self.announced:
+            self.announced.add(probe.kind)
+            grace = self.c.unschedulable_grace_s if probe.kind == "unschedulable" else self.c.image_pull_grace_s
+            self.say(f"waiting (gives up after {grace:.0f} s): {diagnosis.message}")
+        return diagnosis
+
+    def _check_job_and_grace(self) -> Any:
+        job = self._job_diagnosis()
+        if job is not None:
+            self._drain_log()
+            return job.message
+        for pod in list(self.pods.values()):
+            outcome = self._on_pod(pod)
+            if outcome is not _CONTINUE:
+                return outcome
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and _phase(pod) in ("Pending", "Running"):
+                lost = self._node_lost(node)
+                if lost:
+                    self._drain_log()
+                    return lost
+        return _CONTINUE
+
+    def _job_diagnosis(self) -> Diagnosis | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            job = self.x._raw(self.x._batch().read_namespaced_job(self.m.name, self.c.namespace,
+                                                                  _preload_content=False))
+        except ApiException as exc:
+            if exc.status == 404:
+                return Diagnosis("the Job was deleted mid-run by someone or something else", True, "deleted")
+            raise
+        return diagnose_job(job)
+
+    def _node_lost(self, node: str) -> str | None:
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            found = self.x._raw(self.x._core().read_node(node, _preload_content=False))
+        except ApiException as exc:
+            if exc.status == 404:
+                return f"node lost: {node} was removed from the cluster while the pod ran there"
+            return None  # no permission to read nodes: the pod's own status will tell
+        return describe_node_loss(found)
+
+    @staticmethod
+    def _started(pod: dict[str, Any]) -> bool:
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+            state = cs.get("state") or {}
+            if "running" in state or "terminated" in state:
+                return True
+        return False
+
+    # -- logs
+
+    def _start_log(self, pod: str) -> None:
+        if self.log_thread is not None:
+            return
+        self.log_thread = threading.Thread(target=self._pump_log, args=(pod,), daemon=True, name=f"log-{pod}")
+        self.log_thread.start()
+
+    def _pump_log(self, pod: str) -> None:
+        try:
+            response = self.x._core().read_namespaced_pod_log(
+                pod, self.c.namespace, container="bench", follow=True, _preload_content=False)
+        except Exception as exc:
+            self.say(f"cannot follow the log of {pod}: {_short(exc)}")
+            return
+        buffer = b""
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            try:
+                for chunk in response.stream(amt=None, decode_content=False):
+                    buffer += chunk
+                    while b"\n" in buffer:
+                        line, buffer = buffer.split(b"\n", 1)
+                        self._line(line.decode("utf-8", errors="replace"), log)
+                if buffer:
+                    self._line(buffer.decode("utf-8", errors="replace"), log)
+            except Exception as exc:  # the stream broke (pod deleted, connection lost): keep what we have
+                log.write(f"[kubernetes] log stream ended: {_short(exc)}\n")
+            finally:
+                response.release_conn()
+
+    def _line(self, line: str, log: Any) -> None:
+        if self.secret:
+            line = line.replace(self.secret, "***")
+        log.write(line + "\n")
+        log.flush()
+        if line.startswith(RESULT_PREFIX):
+            self._keep_result(line[len(RESULT_PREFIX):])
+            return
+        self.echo(line)
+        if line.strip():
+            self.tail.append(line.strip())
+
+    def _keep_result(self, text: str) -> None:
+        try:
+            result = Result.from_dict(json.loads(text))
+        except (ValueError, TypeError) as exc:
+            self.say(f"unreadable result line ignored: {_short(exc)}")
+            return
+        with self._lock:
+            self.results[result.key] = result.to_dict()
+            tmp = self.raw.with_suffix(".tmp")
+            tmp.write_text(json.dumps(list(self.results.values()), indent=2) + "\n")
+            os.replace(tmp, self.raw)
+
+    def _drain_log(self) -> None:
+        if self.log_thread is not None:
+            self.log_thread.join(timeout=LOG_DRAIN_S)
+
+    def _crash_reason(self, diagnosis: Diagnosis) -> str:
+        errors = [line for line in self.tail if line.startswith("error:")]
+        return f"{diagnosis.message}; last error: {errors[-1]}" if errors else diagnosis.message
+
+    # -- cleanup
+
+    def cleanup(self) -> None:
+        """Delete the Job (its pods with it) and the ConfigMap; never raises."""
+        if self.cleaned or not self.submitted:
+            return
+        self.cleaned = True
+        from kubernetes import client
+        from kubernetes.client.exceptions import ApiException
+
+        ns = self.c.namespace
+        body = client.V1DeleteOptions(propagation_policy="Foreground", grace_period_seconds=5)
+        for what, call in (
+            (f"Job {self.m.name}", lambda: self.x._batch().delete_namespaced_job(
+                self.m.name, ns, body=body, _preload_content=False)),
+            (f"ConfigMap {self.m.name}", lambda: self.x._core().delete_namespaced_config_map(
+                self.m.name, ns, _preload_content=False)),
+        ):
+            try:
+                call()
+            except ApiException as exc:
+                if exc.status != 404:
+                    self.say(f"could not delete {what} ({exc.status} {exc.reason}); delete it with kubectl")
+            except Exception as exc:
+                self.say(f"could not delete {what} ({_short(exc)}); delete it with kubectl")
+        self.say(f"deleted Job {ns}/{self.m.name} and its pods")
+        if self.log_thread is not None:
+            self.log_thread.join(timeout=5)
+
+
+_CONTINUE = object()
+
+
+def _phase(pod: dict[str, Any]) -> str:
+    return (pod.get("status") or {}).get("phase") or "Unknown"
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _short(exc: BaseException) -> str:
+    """One line: for an API error its status, reason and the server's message, not the headers."""
+    status = getattr(exc, "status", None)
+    if status is not None and hasattr(exc, "body"):
+        try:
+            message = json.loads(exc.body or "{}").get("message", "")
+        except (ValueError, AttributeError):
+            message = ""
+        return f"{status} {getattr(exc, 'reason', '')}" + (f": {message}" if message else "")
+    text = " ".join(str(exc).split())
+    return (text[:300] + "…") if len(text) > 300 else text

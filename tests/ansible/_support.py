@@ -1,0 +1,46 @@
+"""Helpers for the Ansible tests: tool discovery and the skip-or-fail policy (fail in CI, skip locally)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NODE_IMAGE = os.environ.get("KCLOUD_NODE_IMAGE", "localhost/kcloud-debian12-node:latest")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def missing(reason: str) -> None:
+    """Skip locally, fail in CI: a missing tool must not turn CI green."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set, so this is a failure; run scripts/setup-ansible.sh)")
+    pytest.skip(reason)
+
+
+def tool(name: str) -> str:
+    """Path of a console script, preferring the running interpreter's venv."""
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        missing(f"{name} is not installed (pip install the project's `ansible` extra)")
+    assert found is not None
+    return found
+
+
+def tool_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["ANSIBLE_CONFIG"] = str(REPO / "ansible.cfg")
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["NO_COLOR"] = "1"
+    env["PY_COLORS"] = "0"
+    return env
