@@ -17,6 +17,7 @@ from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
 KILL_GRACE_S = 10.0
+RESULT_LINE = "BENCH_RESULT "  # bench.run prints each finished result on such a line
 
 
 class LocalExecutor(Executor):
@@ -71,6 +72,8 @@ class LocalExecutor(Executor):
         for line in proc.stdout:
             log.write(line)
             log.flush()
+            if line.startswith(RESULT_LINE):  # machine-readable copy of a result: log only, not the terminal
+                continue
             echo(line.rstrip("\n"))
             if line.strip():
                 tail.append(line.strip())
