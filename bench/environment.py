@@ -11,7 +11,7 @@ import platform
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
@@ -118,6 +118,3 @@ def gpu_name(environment: dict[str, Any]) -> str | None:
     gpu = environment.get("gpu")
     return gpu.get("name") if isinstance(gpu, dict) else None
 
-
-def probe_dict() -> dict[str, Any]:
-    return asdict(probe_device())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,3 +45,10 @@ def tool_env() -> dict[str, str]:
     env["NO_COLOR"] = "1"
     env["PY_COLORS"] = "0"
     return env
+
+
+def run_tool(name: str, *args: str, timeout: int) -> subprocess.CompletedProcess[str]:
+    """Run an Ansible tool from the repository root with the tests' environment; never raises on exit codes."""
+    return subprocess.run(
+        [tool(name), *args], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )

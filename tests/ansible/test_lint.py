@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.ansible._support import REPO, tool, tool_env
+from tests.ansible._support import REPO, run_tool
 
 PLAYBOOKS = sorted((REPO / "playbooks").glob("*.yml"))
 
 
 def test_ansible_lint_production_reports_nothing() -> None:
-    lint = tool("ansible-lint")
-    proc = subprocess.run(
-        [lint, "--profile", "production", "--nocolor"],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
+    proc = run_tool("ansible-lint", "--profile", "production", "--nocolor", timeout=900)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "0 failure(s), 0 warning(s)" in output, output
@@ -30,15 +20,9 @@ def test_ansible_lint_production_reports_nothing() -> None:
 
 @pytest.mark.parametrize("playbook", PLAYBOOKS, ids=[p.name for p in PLAYBOOKS])
 def test_playbook_syntax(playbook: Path) -> None:
-    ansible_playbook = tool("ansible-playbook")
-    proc = subprocess.run(
-        [ansible_playbook, "--syntax-check", "-i", str(REPO / "inventory/example/hosts.yml"), str(playbook)],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
+    proc = run_tool(
+        "ansible-playbook", "--syntax-check", "-i", str(REPO / "inventory/example/hosts.yml"), str(playbook),
         timeout=300,
-        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

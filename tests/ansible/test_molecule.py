@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
 
-from tests.ansible._support import REPO, tool, tool_env
+from tests.ansible._support import REPO, run_tool
 
 SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.yml"))
 
@@ -15,17 +14,8 @@ SCENARIOS = sorted(p.parent.name for p in (REPO / "molecule").glob("*/molecule.y
 @pytest.mark.molecule
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_molecule_scenario(scenario: str, podman: str, record_property: pytest.RecordProperty) -> None:
-    molecule = tool("molecule")
     started = time.monotonic()
-    proc = subprocess.run(
-        [molecule, "test", "-s", scenario],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        check=False,
-    )
+    proc = run_tool("molecule", "test", "-s", scenario, timeout=1200)
     elapsed = time.monotonic() - started
     record_property(f"molecule_{scenario}_seconds", round(elapsed, 1))
     output = proc.stdout + proc.stderr

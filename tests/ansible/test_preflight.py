@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ansible._support import NODE_IMAGE, REPO, tool, tool_env
+from tests.ansible._support import NODE_IMAGE, REPO, run_tool
 
 CONTAINER = "kcloud-preflight-target"
 Inventory = dict[str, Any]
@@ -183,15 +183,7 @@ def test_bad_inventory_fails_in_preflight(
     inv_file = tmp_path / "hosts.yml"
     inv_file.write_text(yaml.safe_dump(inventory, sort_keys=False))
 
-    proc = subprocess.run(
-        [tool("ansible-playbook"), "-i", str(inv_file), str(REPO / "playbooks/site.yml")],
-        cwd=REPO,
-        env=tool_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    proc = run_tool("ansible-playbook", "-i", str(inv_file), str(REPO / "playbooks/site.yml"), timeout=300)
     output = proc.stdout + proc.stderr
     flat = re.sub(r"\s+", " ", output.replace("\\n", " "))
     assert proc.returncode != 0, output
