@@ -6,13 +6,16 @@ the workload process, where torch is loaded anyway, and fills the result's `envi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 
@@ -75,6 +78,27 @@ def _memory_gib() -> float | None:
         return None
 
 
+def torch_cuda_version() -> str | None:
+    """The CUDA version torch was built for, without importing torch when it is not loaded yet (torch/version.py)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return getattr(getattr(torch, "version", None), "cuda", None)
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        try:
+            text = (Path(location) / "version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        found = re.search(r"^cuda\b[^=\n]*=\s*['\"]([^'\"]+)['\"]", text, flags=re.M)
+        return found.group(1) if found else None
+    return None
+
+
 def collect() -> dict[str, Any]:
     """The `environment` block of a result."""
     device = probe_device()
@@ -97,9 +121,9 @@ def collect() -> dict[str, Any]:
         gpu_mem = _nvidia_smi("memory.total")
         if gpu_mem:
             env["gpu"]["memory_mib"] = int(float(gpu_mem[0][0]))
-        torch = sys.modules.get("torch")
-        if torch is not None and getattr(torch.version, "cuda", None):
-            env["gpu"]["cuda"] = torch.version.cuda
+        cuda = torch_cuda_version()
+        if cuda:
+            env["gpu"]["cuda"] = cuda
     # On Kubernetes the Job passes these through the downward API / its own spec.
     k8s = {
         key: os.environ[var]
