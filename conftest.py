@@ -3,6 +3,7 @@
     pytest -m smoke                     every benchmark at smoke sizes on the selected executor
     pytest --full                       every benchmark at full sizes
     --profile tiny|llama3.1-8b  --model PATH_OR_ID  --executor local  --results-dir DIR  --timeout S (--bench-timeout S)
+    --executor kubernetes --kubeconfig PATH --parallel N ...   benchmark groups as Jobs, N at a time (README)
 
 The profile, executor, engine and device are printed in the header before anything runs. Each run writes
 results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points results/latest at it.
@@ -42,6 +43,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     k8s.addoption("--runtime-class", default=None, help="runtimeClassName of the benchmark pods")
     k8s.addoption("--node-selector", action="append", default=None, metavar="KEY=VALUE", help="nodeSelector")
     k8s.addoption("--image", default=None, help="container image (default: the pinned official vLLM image)")
+    k8s.addoption("--parallel", type=int, default=None, metavar="N",
+                  help="benchmark groups (Jobs) on the cluster at the same time (default: 1)")
     group.addoption("--results-dir", default="results", help="run directories go here (default: results/)")
     # --bench-timeout always; --timeout too unless a plugin (pytest-timeout) already owns that name
     group.addoption("--bench-timeout", type=int, default=None, dest="bench_timeout",
@@ -82,6 +85,7 @@ def _kubernetes_options(config: pytest.Config) -> dict | None:
         "kubeconfig": config.getoption("kubeconfig"), "context": config.getoption("context"),
         "namespace": config.getoption("namespace"), "gpus": config.getoption("gpus"),
         "runtime_class": config.getoption("runtime_class"), "image": config.getoption("image"),
+        "parallel": config.getoption("parallel"),
         "node_selector": parse_node_selector(selector) if selector else None,
     }
 
@@ -147,6 +151,14 @@ def suite(pytestconfig: pytest.Config) -> Iterator[SuiteRun]:
     if _SUITE not in pytestconfig.stash:
         pytest.skip("the benchmark suite runs with -m smoke or --full")
     yield pytestconfig.stash[_SUITE]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Groups started in parallel that no test waited for (e.g. `-x`): wait for them — or, after Ctrl-C, stop them
+    and delete their Jobs."""
+    suite = session.config.stash.get(_SUITE, None)
+    if suite is not None:
+        suite.finish(interrupted=exitstatus == pytest.ExitCode.INTERRUPTED)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

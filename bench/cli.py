@@ -72,6 +72,8 @@ def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
     k8s.add_argument("--image", help="container image (default: the pinned official vLLM image)")
     k8s.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
     k8s.add_argument("--context", help="kubeconfig context (default: the current one)")
+    k8s.add_argument("--parallel", type=_int, metavar="N",
+                     help="benchmark groups (Jobs) on the cluster at the same time (default 1)")
 
 
 def kubernetes_options(args: argparse.Namespace) -> dict | None:
@@ -79,7 +81,7 @@ def kubernetes_options(args: argparse.Namespace) -> dict | None:
     from bench.executors.k8s_manifests import parse_node_selector
 
     given = {name: getattr(args, name) for name in ("gpus", "runtime_class", "namespace", "node_selector", "image",
-                                                    "kubeconfig", "context")}
+                                                    "kubeconfig", "context", "parallel")}
     if args.executor != "kubernetes":
         used = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is not None] + (
             ["--dry-run"] if args.dry_run else [])

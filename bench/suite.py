@@ -2,11 +2,22 @@
 
 Shared by `bench run` and the pytest suite. Groups run on first demand, once; their results land in the run
 directory as soon as each group ends.
+
+Where the executor can run several groups at once (the kubernetes executor with `--parallel N`), the first demand
+starts every group in a pool of N threads — the demanded group first — and waits for the one it needs. Each group's
+terminal lines are prefixed with its name and queued; the waiting thread writes them, so only the caller's thread
+touches the terminal (pytest's output capture is not thread-safe). Ctrl-C stops every running group: each deletes its
+Job and records its unfinished tasks as failed results, then the interrupt goes on. With one group at a time nothing
+runs in a thread.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import queue
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,6 +78,10 @@ class SuiteRun:
     run_dir: RunDirectory
     echo: Echo = print
     _done: set[str] = field(default_factory=set)
+    _pool: ThreadPoolExecutor | None = None
+    _futures: dict[str, Future[list[Result]]] = field(default_factory=dict)
+    _cancel: threading.Event = field(default_factory=threading.Event)
+    _lines: queue.SimpleQueue[str] = field(default_factory=queue.SimpleQueue)
 
     @classmethod
     def prepare(
@@ -104,6 +119,11 @@ class SuiteRun:
             self.echo(f"  {line}")
         self.echo(f"  results:  {self.run_dir.path}")
 
+    @property
+    def parallel(self) -> int:
+        """Groups that run at the same time: what the executor can do, at most the number of groups."""
+        return max(1, min(self.choices.executor.max_parallel_groups, len(self.plan)))
+
     def group_for(self, benchmark: str, scenario: str) -> RunGroup | None:
         key = f"{benchmark}/{scenario}"
         return next((g for g in self.plan if any(t.key == key for t in g.tasks)), None)
@@ -118,13 +138,103 @@ class SuiteRun:
         return found
 
     def run_group(self, group: RunGroup) -> list[Result]:
-        if group.name not in self._done:
+        if self.parallel > 1:
+            self._start_all(first=group)
+            self._wait([self._futures[group.name]])
+        elif group.name not in self._done:
             self._done.add(group.name)
-            self.echo(f"[suite] running {group.name}: {', '.join(t.key for t in group.tasks)} "
-                      f"(model {group.model}, timeout {group.timeout_s} s)")
-            results = self.choices.executor.run(group, self.run_dir, self.echo)
-            self.run_dir.add_results(results)
-        return [r for r in self.run_dir.results if any(t.key == r.key for t in group.tasks)]
+            self.run_dir.add_results(self._execute(group, self.echo, None))
+        return self._results_of(group)
 
     def run_all(self) -> list[Result]:
+        if self.parallel > 1 and self.plan:
+            self._start_all(first=self.plan[0])
+            self._wait(list(self._futures.values()))
+            return [r for group in self.plan for r in self._results_of(group)]
         return [r for group in self.plan for r in self.run_group(group)]
+
+    def finish(self, interrupted: bool = False) -> None:
+        """End of the session: wait for groups still running (or, `interrupted`, stop them); never raises."""
+        if self._pool is None:
+            return
+        if not interrupted:
+            pending = [f for f in self._futures.values() if not f.done()]
+            if pending:
+                self.echo(f"[suite] waiting for {len(pending)} group(s) still running (Ctrl-C stops them)")
+            try:
+                self._wait_echoing(pending)
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted:
+            self.interrupt()
+        self._pool.shutdown(wait=False)
+
+    def interrupt(self) -> None:
+        """Ctrl-C while groups run in threads: each running group deletes its Job and records its unfinished tasks
+        (the executor does both when `cancel` is set); groups not started yet are dropped."""
+        if self._pool is None:
+            return
+        self._cancel.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        running = [f for f in self._futures.values() if not f.done()]
+        if not running:
+            self._echo_queued()
+            return
+        self.echo(f"[suite] interrupted: stopping {len(running)} running group(s) and deleting their Jobs")
+        try:
+            self._wait_echoing(running)
+        except KeyboardInterrupt:
+            self.echo("[suite] interrupted again: not waiting; the groups still clean up before the process exits")
+
+    # ---- internals -------------------------------------------------------------------------------------------
+
+    def _execute(self, group: RunGroup, echo: Echo, cancel: threading.Event | None) -> list[Result]:
+        echo(f"[suite] running {group.name}: {', '.join(t.key for t in group.tasks)} "
+             f"(model {group.model}, timeout {group.timeout_s} s)")
+        return self.choices.executor.run(group, self.run_dir, echo, cancel=cancel)
+
+    def _results_of(self, group: RunGroup) -> list[Result]:
+        return [r for r in self.run_dir.results if any(t.key == r.key for t in group.tasks)]
+
+    def _start_all(self, first: RunGroup) -> None:
+        if self._pool is not None:
+            return
+        order = [first, *(g for g in self.plan if g is not first)]
+        self.echo(f"[suite] {len(order)} groups, up to {self.parallel} at a time: {', '.join(g.name for g in order)}")
+        self._pool = ThreadPoolExecutor(max_workers=self.parallel, thread_name_prefix="bench-group")
+        for group in order:
+            self._futures[group.name] = self._pool.submit(self._run_in_pool, group)
+
+    def _run_in_pool(self, group: RunGroup) -> list[Result]:
+        if self._cancel.is_set():
+            return []
+        results = self._execute(group, lambda line: self._lines.put(f"[{group.name}] {line}"), self._cancel)
+        self.run_dir.add_results(results)
+        return results
+
+    def _wait(self, futures: list[Future[list[Result]]]) -> None:
+        """Wait for `futures` (their errors raised here), writing the groups' lines meanwhile; on Ctrl-C stop all."""
+        try:
+            self._wait_echoing(futures)
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            self.interrupt()
+            raise
+
+    def _wait_echoing(self, futures: list[Future[list[Result]]]) -> None:
+        """Wait until every future is done, writing the groups' queued lines meanwhile."""
+        while True:
+            self._echo_queued()
+            pending = [f for f in futures if not f.done()]
+            if not pending:
+                return
+            concurrent.futures.wait(pending, timeout=0.1, return_when=concurrent.futures.FIRST_COMPLETED)
+
+    def _echo_queued(self) -> None:
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return
+            self.echo(line)

@@ -8,6 +8,7 @@ finish carry a one-line `error`.
 from __future__ import annotations
 
 import json
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -22,9 +23,19 @@ Echo = Callable[[str], None]
 class Executor(ABC):
     name: str
 
+    @property
+    def max_parallel_groups(self) -> int:
+        """How many groups this executor can run at the same time (one machine: one)."""
+        return 1
+
     @abstractmethod
-    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print) -> list[Result]:
-        """Run every task of `group`; raise KeyboardInterrupt only after cleaning up and recording results."""
+    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print,
+            cancel: threading.Event | None = None) -> list[Result]:
+        """Run every task of `group`.
+
+        On Ctrl-C — or when `cancel` is set, which is how a caller running groups in threads passes a Ctrl-C on —
+        stop the workload, record a result for every task in `run_dir`, then raise KeyboardInterrupt.
+        """
 
     def describe(self) -> str:
         return self.name

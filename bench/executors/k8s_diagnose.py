@@ -83,6 +83,9 @@ def diagnose_pod(pod: dict[str, Any], waited_s: float, unschedulable_grace_s: fl
             if why == "DeletionByTaintManager":
                 return Diagnosis(f"node lost: the node became unreachable or not ready and its pods were removed "
                                  f"({_one_line(cond.get('message'))})", True, "node-lost")
+            if why == "DeletionByPodGC":
+                return Diagnosis(f"node lost: the pod's node no longer exists and the pod was garbage-collected "
+                                 f"({_one_line(cond.get('message'))})", True, "node-lost")
             if why == "TerminationByKubelet":
                 return Diagnosis(f"pod evicted by the kubelet: {_one_line(cond.get('message'))}", True, "evicted")
             if why == "EvictionByEvictionAPI":

@@ -8,20 +8,23 @@
     logs     followed live once the container starts: to the terminal and results/<run_id>/logs/<group>.log; every
              `BENCH_RESULT <json>` line the entry point prints is a finished result, kept even if the pod is deleted
     cleanup  the Job (propagationPolicy Foreground, so its pods go too) and the ConfigMap — at the end, on timeout,
-             on a diagnosis and on Ctrl-C
+             on a diagnosis and on Ctrl-C; pods on a lost node are force-deleted (their kubelet cannot confirm)
+    parallel with `parallel` > 1 the suite runs that many groups in threads; the executor holds at most as many Jobs
+             on the cluster as the matching nodes' GPUs can run at once (the rest wait here, not Pending there)
 
 The `kubernetes` client is imported lazily: `bench run --dry-run` and the local executor do not need it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,19 +53,30 @@ from bench.results.schema import Result
 
 MISSING_CLIENT = "the kubernetes executor needs the `kubernetes` Python package: pip install -e '.[k8s]'"
 LOG_DRAIN_S = 30.0  # after the pod ends, how long to wait for the log stream to deliver its last lines
+NODE_LOST_DRAIN_S = 5.0  # the same when the node is gone: its kubelet will not send more
+# Where Kubernetes mounts a pod's service account (token, ca.crt): the in-cluster configuration.
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 class KubernetesExecutor(Executor):
     name = "kubernetes"
 
     def __init__(self, config: KubernetesConfig | None = None, dry_run: bool = False,
-                 environ: Mapping[str, str] | None = None, **options: Any) -> None:
+                 environ: Mapping[str, str] | None = None, service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+                 **options: Any) -> None:
         self.config = (config or KubernetesConfig.from_options(options)).validate()
         self.dry_run = dry_run
         self.environ = os.environ if environ is None else environ
+        self.service_account_dir = Path(service_account_dir)
         self._api_client: Any = None
         self._server_version: str | None = None
         self._secret_done = False
+        self._lock = threading.RLock()  # groups run in threads share the client, the Secret and the Job slots
+        self._slots: threading.BoundedSemaphore | None = None
+
+    @property
+    def max_parallel_groups(self) -> int:
+        return self.config.parallel
 
     # ---- description and rendering (no cluster needed) -------------------------------------------------------
 
@@ -75,6 +89,7 @@ class KubernetesExecutor(Executor):
             parts.append("nodeSelector " + ",".join(f"{k}={v}" for k, v in c.node_selector.items()))
         if c.context:
             parts.append(f"context {c.context}")
+        parts.append("one Job at a time" if c.parallel == 1 else f"up to {c.parallel} Jobs at a time")
         return f"kubernetes ({', '.join(parts)})" + (" — dry run" if self.dry_run else "")
 
     def script(self, group: RunGroup) -> str:
@@ -91,28 +106,37 @@ class KubernetesExecutor(Executor):
     # ---- the client ------------------------------------------------------------------------------------------
 
     def _client(self) -> Any:
-        if self._api_client is not None:
+        with self._lock:
+            if self._api_client is None:
+                self._api_client = self._new_client()
             return self._api_client
+
+    def _new_client(self) -> Any:
         try:
             from kubernetes import client, config
             from kubernetes.config.config_exception import ConfigException
+            from kubernetes.config.incluster_config import InClusterConfigLoader
         except ImportError:
             raise BenchError(MISSING_CLIENT) from None
         c = self.config
+        configuration = client.Configuration()
         try:
             if c.kubeconfig or not self.environ.get("KUBERNETES_SERVICE_HOST"):
                 path = c.kubeconfig or self.environ.get("KUBECONFIG") or None
                 if path and not Path(path).expanduser().exists():
                     raise BenchError(f"kubeconfig {path} does not exist: pass --kubeconfig PATH")
-                self._api_client = config.new_client_from_config(config_file=path, context=c.context)
-            else:  # in a pod: the service account
-                configuration = client.Configuration()
-                config.load_incluster_config(client_configuration=configuration)
-                self._api_client = client.ApiClient(configuration)
+                config.load_kube_config(config_file=path, context=c.context, client_configuration=configuration)
+            else:  # in a pod: its service account, and the API server the environment names
+                InClusterConfigLoader(
+                    token_filename=str(self.service_account_dir / "token"),
+                    cert_filename=str(self.service_account_dir / "ca.crt"), environ=self.environ,
+                ).load_and_set(configuration)
         except (ConfigException, OSError, ValueError) as exc:
             raise BenchError(f"cannot load the Kubernetes configuration ({exc}); pass --kubeconfig PATH and "
                              f"--context NAME, or run in a pod with a service account") from None
-        return self._api_client
+        # each running group holds a pod watch and a log stream open, besides its short requests
+        configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, 4 * c.parallel + 4)
+        return client.ApiClient(configuration)
 
     def _core(self) -> Any:
         from kubernetes import client
@@ -131,17 +155,18 @@ class KubernetesExecutor(Executor):
             response.release_conn()
 
     def server_version(self) -> str:
-        if self._server_version is None:
-            from kubernetes import client
-            try:
-                info = self._raw(client.VersionApi(self._client()).get_code(_preload_content=False))
-            except BenchError:
-                raise
-            except Exception as exc:
-                raise BenchError(f"cannot reach the Kubernetes API server: {_short(exc)}; check --kubeconfig "
-                                 f"and --context") from None
-            self._server_version = str(info.get("gitVersion") or "unknown")
-        return self._server_version
+        with self._lock:
+            if self._server_version is None:
+                from kubernetes import client
+                try:
+                    info = self._raw(client.VersionApi(self._client()).get_code(_preload_content=False))
+                except BenchError:
+                    raise
+                except Exception as exc:
+                    raise BenchError(f"cannot reach the Kubernetes API server: {_short(exc)}; check --kubeconfig "
+                                     f"and --context") from None
+                self._server_version = str(info.get("gitVersion") or "unknown")
+            return self._server_version
 
     # ---- capacity and the Secret -----------------------------------------------------------------------------
 
@@ -151,6 +176,7 @@ class KubernetesExecutor(Executor):
 
         c = self.config
         if c.gpus == 0:
+            self._limit_jobs(c.parallel, echo)
             return None
         selector = ",".join(f"{k}={v}" for k, v in c.node_selector.items()) or None
         try:
@@ -158,6 +184,7 @@ class KubernetesExecutor(Executor):
         except ApiException as exc:
             if exc.status in (401, 403):
                 echo(f"[kubernetes] cannot list nodes ({exc.status}); skipping the GPU capacity check")
+                self._limit_jobs(c.parallel, echo)
                 return None
             raise
         where = f"nodes matching nodeSelector {selector}" if selector else "the cluster's nodes"
@@ -168,24 +195,58 @@ class KubernetesExecutor(Executor):
             for n in nodes if not (n.get("spec") or {}).get("unschedulable")
         }
         total, best = sum(per_node.values()), max(per_node.values(), default=0)
-        needed = c.gpus * c.parallel
         shown = ", ".join(f"{k}: {v}" for k, v in sorted(per_node.items())) or "all cordoned"
         if c.gpus > best:
             return (f"cluster cannot run this: each Job requests {c.gpus} {GPU_RESOURCE} but {where} have at most "
                     f"{best} allocatable on one node ({shown}; total {total}); nothing was submitted — lower --gpus, "
                     f"or check the NVIDIA device plugin on the GPU nodes")
-        if needed > total:
-            echo(f"[kubernetes] note: {c.parallel} parallel Jobs × {c.gpus} GPU exceed the {total} allocatable on "
-                 f"{where}; Jobs will queue")
+        fits = sum(n // c.gpus for n in per_node.values())  # Jobs the matching nodes can run at the same time
+        if fits < c.parallel:
+            self._limit_jobs(fits, echo, f"{c.parallel} parallel Jobs × {c.gpus} {GPU_RESOURCE} do not fit at once "
+                                         f"on {where} ({shown})")
+        else:
+            self._limit_jobs(c.parallel, echo)
         return None
+
+    def _limit_jobs(self, limit: int, echo: Echo, why: str | None = None) -> None:
+        """Set, once, how many of this run's Jobs may be on the cluster at the same time."""
+        with self._lock:
+            if self._slots is not None:
+                return
+            limit = max(1, min(limit, self.config.parallel))
+            self._slots = threading.BoundedSemaphore(limit)
+        if why:
+            echo(f"[kubernetes] note: {why}; {limit} Job{'s' if limit > 1 else ''} at a time, the others wait")
+
+    @contextlib.contextmanager
+    def _job_slot(self, echo: Echo, cancel: threading.Event | None) -> Iterator[None]:
+        """Hold one of the run's Job slots while the Job exists; waiting for one ends at once on `cancel`."""
+        slots = self._slots
+        if slots is None:
+            yield
+            return
+        if not slots.acquire(blocking=False):
+            echo("[kubernetes] waiting for another group's Job to end (no free GPUs for one more)")
+            while not slots.acquire(timeout=0.2):
+                if cancel is not None and cancel.is_set():
+                    raise KeyboardInterrupt
+        try:
+            yield
+        finally:
+            slots.release()
 
     def ensure_hf_secret(self, echo: Echo) -> None:
         """Create or update the HF token Secret from $HF_TOKEN. The value is never printed, logged or saved."""
+        token = self.environ.get("HF_TOKEN")
+        with self._lock:
+            if not token or self._secret_done:
+                return
+            self._write_hf_secret(token, echo)
+            self._secret_done = True
+
+    def _write_hf_secret(self, token: str, echo: Echo) -> None:
         from kubernetes.client.exceptions import ApiException
 
-        token = self.environ.get("HF_TOKEN")
-        if not token or self._secret_done:
-            return
         c = self.config
         import base64
 
@@ -210,11 +271,11 @@ class KubernetesExecutor(Executor):
         except ApiException as exc:
             echo(f"[kubernetes] could not write Secret {c.hf_secret_name} ({exc.status} {exc.reason}); the Job uses "
                  f"it if it already exists")
-        self._secret_done = True
 
     # ---- run -------------------------------------------------------------------------------------------------
 
-    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print) -> list[Result]:
+    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print,
+            cancel: threading.Event | None = None) -> list[Result]:
         raw = run_dir.path / "raw" / f"{group.name}.json"
         raw.parent.mkdir(parents=True, exist_ok=True)
         raw.unlink(missing_ok=True)
@@ -233,21 +294,24 @@ class KubernetesExecutor(Executor):
             echo(f"[kubernetes] {short}")
             return complete_results(group, raw, short)
 
-        watcher = _JobWatch(self, group, manifests, run_dir, raw, echo)
+        watcher = _JobWatch(self, group, manifests, run_dir, raw, echo, cancel)
+        reason: str | None
         try:
-            self.ensure_hf_secret(echo)
-            watcher.submit()
-            reason = watcher.follow()
+            with self._job_slot(echo, cancel):
+                try:
+                    self.ensure_hf_secret(echo)
+                    watcher.submit()
+                    reason = watcher.follow()
+                except BenchError as exc:
+                    reason = str(exc)
+                except Exception as exc:
+                    reason = f"Kubernetes API error: {_short(exc)}"
+                finally:  # also on Ctrl-C; before the slot goes to the next group
+                    watcher.cleanup()
         except KeyboardInterrupt:
-            watcher.cleanup()
-            results = complete_results(group, raw, "interrupted (Ctrl-C); Job and its pods deleted")
-            run_dir.add_results(results)
+            done = "Job and its pods deleted" if watcher.submitted else "nothing was submitted"
+            run_dir.add_results(complete_results(group, raw, f"interrupted (Ctrl-C); {done}"))
             raise
-        except BenchError as exc:
-            reason = str(exc)
-        except Exception as exc:
-            reason = f"Kubernetes API error: {_short(exc)}"
-        watcher.cleanup()
         if reason:
             echo(f"[kubernetes] {group.name}: {reason}")
         return complete_results(group, raw, reason)
@@ -257,7 +321,7 @@ class _JobWatch:
     """One Job's life: submit, watch its pods and itself, follow the log, clean up."""
 
     def __init__(self, executor: KubernetesExecutor, group: RunGroup, manifests: GroupManifests,
-                 run_dir: RunDirectory, raw: Path, echo: Echo) -> None:
+                 run_dir: RunDirectory, raw: Path, echo: Echo, cancel: threading.Event | None = None) -> None:
         self.x = executor
         self.c = executor.config
         self.group = group
@@ -274,6 +338,8 @@ class _JobWatch:
         self.pods: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[tuple[str, str], float] = {}
         self.announced: set[str] = set()
+        self.cancel = cancel
+        self.node_lost = False  # the pod's node is gone: its pods are force-deleted at cleanup
         self._lock = threading.Lock()
 
     def say(self, text: str) -> None:
@@ -300,6 +366,7 @@ class _JobWatch:
         resource_version: str | None = None
         window = max(1, math.ceil(self.c.poll_s))
         while True:
+            self._check_cancel()
             events: list[tuple[str, dict[str, Any]]] = []
             if resource_version is None:  # (re-)list, then watch from the list's version
                 listing = self.x._raw(core.list_namespaced_pod(ns, label_selector=selector, _preload_content=False))
@@ -315,6 +382,7 @@ class _JobWatch:
                     timeout_seconds=window, deserialize=False, _request_timeout=window + 30,
                 )
                 for event in stream:
+                    self._check_cancel()
                     obj = event["object"]
                     resource_version = obj.get("metadata", {}).get("resourceVersion") or resource_version
                     outcome = self._handle([(event["type"], obj)])
@@ -331,6 +399,11 @@ class _JobWatch:
             if time.monotonic() > give_up:
                 return f"timed out after {self.group.timeout_s} s (raise it with --timeout); Job deleted"
 
+    def _check_cancel(self) -> None:
+        """A Ctrl-C passed on to this group's thread: end as a Ctrl-C would."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise KeyboardInterrupt
+
     def _forget_missing(self, present: set[str], events: list[tuple[str, dict[str, Any]]]) -> None:
         """Pods we knew that a re-list no longer shows were deleted while we were not watching."""
         for name in set(self.pods) - present:
@@ -340,20 +413,37 @@ class _JobWatch:
         for kind, pod in events:
             name = pod["metadata"]["name"]
             if kind == "DELETED":
-                self.pods.pop(name, None)
-                if _phase(pod) == "Succeeded":
-                    self._drain_log()
-                    return None
-                job = self._job_diagnosis()
-                self._drain_log()
-                if job is not None:
-                    return job.message
-                return pod_deleted_message(pod)
+                return self._on_deleted(pod)
             self.pods[name] = pod
             outcome = self._on_pod(pod)
             if outcome is not _CONTINUE:
                 return outcome
         return _CONTINUE
+
+    def _on_deleted(self, pod: dict[str, Any]) -> str | None:
+        """Why the pod is gone: its own last status (evicted, node lost, crashed), the Job's, its node's, or else
+        someone deleted it."""
+        self.pods.pop(pod["metadata"]["name"], None)
+        if _phase(pod) == "Succeeded":
+            self._drain_log()
+            return None
+        own = diagnose_pod(pod, 0.0, math.inf, math.inf)
+        if own is not None and own.fatal:
+            self._drain_log(NODE_LOST_DRAIN_S if own.kind == "node-lost" else LOG_DRAIN_S)
+            self.node_lost |= own.kind == "node-lost"
+            return self._crash_reason(own) if own.kind == "crash" else own.message
+        job = self._job_diagnosis()
+        if job is not None:
+            self._drain_log()
+            return job.message
+        node = (pod.get("spec") or {}).get("nodeName")
+        lost = self._node_lost(node) if node else None
+        if lost:
+            self.node_lost = True
+            self._drain_log(NODE_LOST_DRAIN_S)
+            return lost
+        self._drain_log()
+        return pod_deleted_message(pod)
 
     def _on_pod(self, pod: dict[str, Any]) -> Any:
         name = pod["metadata"]["name"]
@@ -369,8 +459,9 @@ class _JobWatch:
             return None
         diagnosis = self._diagnose(pod)
         if diagnosis is not None and diagnosis.fatal:
+            self.node_lost |= diagnosis.kind == "node-lost"
             if phase == "Failed" or diagnosis.kind == "oom":
-                self._drain_log()
+                self._drain_log(NODE_LOST_DRAIN_S if diagnosis.kind == "node-lost" else LOG_DRAIN_S)
                 if diagnosis.kind == "crash":
                     return self._crash_reason(diagnosis)
             return diagnosis.message
@@ -394,6 +485,11 @@ class _JobWatch:
     def _check_job_and_grace(self) -> Any:
         job = self._job_diagnosis()
         if job is not None:
+            if job.kind == "crash":  # the Job failed because its pod did: the pod's own status says why
+                for pod in self._list_pods():
+                    outcome = self._on_pod(pod)
+                    if outcome is not _CONTINUE:
+                        return outcome
             self._drain_log()
             return job.message
         for pod in list(self.pods.values()):
@@ -404,9 +500,15 @@ class _JobWatch:
             if node and _phase(pod) in ("Pending", "Running"):
                 lost = self._node_lost(node)
                 if lost:
-                    self._drain_log()
+                    self.node_lost = True
+                    self._drain_log(NODE_LOST_DRAIN_S)
                     return lost
         return _CONTINUE
+
+    def _list_pods(self) -> list[dict[str, Any]]:
+        listing = self.x._raw(self.x._core().list_namespaced_pod(
+            self.c.namespace, label_selector=f"{LABEL_JOB}={self.m.name}", _preload_content=False))
+        return list(listing["items"])
 
     def _job_diagnosis(self) -> Diagnosis | None:
         from kubernetes.client.exceptions import ApiException
@@ -493,9 +595,9 @@ class _JobWatch:
             tmp.write_text(json.dumps(list(self.results.values()), indent=2) + "\n")
             os.replace(tmp, self.raw)
 
-    def _drain_log(self) -> None:
+    def _drain_log(self, timeout_s: float = LOG_DRAIN_S) -> None:
         if self.log_thread is not None:
-            self.log_thread.join(timeout=LOG_DRAIN_S)
+            self.log_thread.join(timeout=timeout_s)
 
     def _crash_reason(self, diagnosis: Diagnosis) -> str:
         errors = [line for line in self.tail if line.startswith("error:")]
@@ -526,9 +628,29 @@ class _JobWatch:
                     self.say(f"could not delete {what} ({exc.status} {exc.reason}); delete it with kubectl")
             except Exception as exc:
                 self.say(f"could not delete {what} ({_short(exc)}); delete it with kubectl")
+        if self.node_lost:
+            self._force_delete_pods()
         self.say(f"deleted Job {ns}/{self.m.name} and its pods")
         if self.log_thread is not None:
             self.log_thread.join(timeout=5)
+
+
+    def _force_delete_pods(self) -> None:
+        """Pods on a lost node stay Terminating (no kubelet confirms they stopped), and with them the Job being
+        deleted in the foreground: delete them without the grace period (`kubectl delete pod --force`)."""
+        from kubernetes import client
+
+        ns = self.c.namespace
+        try:
+            for pod in self._list_pods():
+                name = pod["metadata"]["name"]
+                with contextlib.suppress(Exception):
+                    self.x._core().delete_namespaced_pod(
+                        name, ns, body=client.V1DeleteOptions(grace_period_seconds=0), _preload_content=False)
+                    self.say(f"force-deleted pod {name} (its node is lost)")
+        except Exception as exc:
+            self.say(f"could not force-delete the pods of {self.m.name} on the lost node ({_short(exc)}); "
+                     f"kubectl -n {ns} delete pod --force -l {LABEL_JOB}={self.m.name}")
 
 
 _CONTINUE = object()

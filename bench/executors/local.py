@@ -30,7 +30,8 @@ class LocalExecutor(Executor):
     def command(self, group: RunGroup, config: Path, output: Path) -> list[str]:
         return [self.python, "-m", "bench.run", *group.benchmarks, "--config", str(config), "--output", str(output)]
 
-    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print) -> list[Result]:
+    def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print,
+            cancel: threading.Event | None = None) -> list[Result]:
         config = run_dir.path / "configs" / f"{group.name}.json"
         output = run_dir.path / "raw" / f"{group.name}.json"
         log_path = run_dir.logs / f"{group.name}.log"
@@ -51,7 +52,7 @@ class LocalExecutor(Executor):
             pump = threading.Thread(target=self._pump, args=(proc, log, echo, tail), daemon=True)
             pump.start()
             try:
-                proc.wait(timeout=group.timeout_s)
+                _wait(proc, group.timeout_s, cancel)
             except subprocess.TimeoutExpired:
                 self._kill_group(proc)
                 reason = f"timed out after {group.timeout_s} s (raise it with --timeout); process group killed"
@@ -100,6 +101,23 @@ class LocalExecutor(Executor):
         errors = [line for line in tail if line.startswith("error:")]
         last = errors[-1] if errors else (tail[-1] if tail else "no output")
         return f"workload process exited with code {returncode}: {last}"
+
+
+def _wait(proc: subprocess.Popen[str], timeout_s: float, cancel: threading.Event | None) -> None:
+    """`proc.wait(timeout_s)`, raising KeyboardInterrupt as soon as `cancel` is set."""
+    if cancel is None:
+        proc.wait(timeout=timeout_s)
+        return
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            proc.wait(timeout=max(0.0, min(0.5, deadline - time.monotonic())))
+            return
+        except subprocess.TimeoutExpired:
+            if cancel.is_set():
+                raise KeyboardInterrupt from None
+            if time.monotonic() >= deadline:
+                raise
 
 
 def _group_alive(pgid: int) -> bool:

@@ -1,6 +1,7 @@
 """The run directory contract: results/<run_id>/{results.json, summary.md, logs/, manifests/, junit.xml} and
 results/latest → the newest run. results.json and summary.md are rewritten after every group, so an interrupted run
-keeps what finished.
+keeps what finished. Groups that run at the same time (threads) add their results through one lock, so neither file
+loses a result.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +28,7 @@ class RunDirectory:
     path: Path
     header: dict[str, Any] = field(default_factory=dict)  # profile, executor, engine, device: shown in summary.md
     results: list[Result] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     @classmethod
     def create(cls, root: Path, header: dict[str, Any] | None = None, run_id: str | None = None) -> RunDirectory:
@@ -57,15 +60,18 @@ class RunDirectory:
 
     def add_results(self, results: list[Result]) -> None:
         keys = {r.key for r in results}
-        self.results = [r for r in self.results if r.key not in keys] + list(results)
-        self.save()
+        with self._lock:
+            self.results = [r for r in self.results if r.key not in keys] + list(results)
+            self.save()
 
     def result(self, key: str) -> Result | None:
         return next((r for r in self.results if r.key == key), None)
 
     def save(self) -> None:
-        _atomic_write(self.path / "results.json", json.dumps([r.to_dict() for r in self.results], indent=2) + "\n")
-        _atomic_write(self.path / "summary.md", render_summary(self.header, self.results))
+        with self._lock:
+            results = list(self.results)
+            _atomic_write(self.path / "results.json", json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+            _atomic_write(self.path / "summary.md", render_summary(self.header, results))
 
     def _point_latest(self) -> None:
         latest = self.path.parent / "latest"

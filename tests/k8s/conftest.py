@@ -6,6 +6,7 @@ import shlex
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,9 @@ NAMESPACE = "mlperf"
 TOKEN = "hf_STANDIN_token_value_d3adb33f"  # a fake token: the grep test looks for it in everything written
 
 # A stand-in workload for fault cases (the real vLLM would take a minute): reads the group config the Job mounts and
-# prints results the way `bench.run` does (`BENCH_RESULT <json>` lines), then behaves as MODE says.
+# prints results the way `bench.run` does (`BENCH_RESULT <json>` lines), then behaves as MODE says. `together`: every
+# result only once all groups of the run are running at the same time (each touches a file in $RENDEZVOUS_DIR and
+# waits for $RENDEZVOUS_COUNT of them), so it passes only when groups really run concurrently.
 WORKLOAD = textwrap.dedent(
     """
     import json, os, sys, time
@@ -34,6 +37,17 @@ WORKLOAD = textwrap.dedent(
     print(f"workload {mode} starting on {os.environ.get('BENCH_NODE_NAME')}", flush=True)
     if os.environ.get("HF_TOKEN"):
         print("workload has a token of length", len(os.environ["HF_TOKEN"]), flush=True)
+    if mode == "together":
+        rendezvous, count = os.environ["RENDEZVOUS_DIR"], int(os.environ["RENDEZVOUS_COUNT"])
+        open(os.path.join(rendezvous, group["name"]), "w").close()
+        give_up = time.monotonic() + 60
+        while len(os.listdir(rendezvous)) < count:
+            if time.monotonic() > give_up:
+                print(f"error: only {os.listdir(rendezvous)} ran at the same time", file=sys.stderr, flush=True)
+                sys.exit(3)
+            time.sleep(0.05)
+        print("all groups running together", flush=True)
+        mode = "ok"
     if mode == "ok":
         for task in group["tasks"]:
             print("BENCH_RESULT " + json.dumps(result(task)), flush=True)
@@ -55,8 +69,9 @@ WORKLOAD = textwrap.dedent(
 class StandInWorkloadExecutor(KubernetesExecutor):
     """The product executor with the container running WORKLOAD instead of the entry point."""
 
-    def __init__(self, mode: str, config: KubernetesConfig, environ: dict[str, str] | None = None) -> None:
-        super().__init__(config, environ=environ or {})
+    def __init__(self, mode: str, config: KubernetesConfig, environ: dict[str, str] | None = None,
+                 **options: Any) -> None:
+        super().__init__(config, environ=environ or {}, **options)
         self.mode = mode
 
     def script(self, group: RunGroup) -> str:

@@ -1,8 +1,10 @@
 """TEST STAND-IN for a Kubernetes API server (there is no cluster on CI machines). Product code never imports this.
 
-It speaks the real REST and watch protocol to the real `kubernetes` Python client over loopback HTTP: JSON objects
-with resourceVersion, list + watch (chunked JSON lines, `timeoutSeconds`, 410 Expired for versions older than the
-last compaction), create/read/replace/delete, `propagationPolicy` on Job deletion, and pod logs with `follow=true`.
+It speaks the real REST and watch protocol to the real `kubernetes` Python client over loopback HTTP — or HTTPS with
+a throwaway CA (`tls=True`, for the in-cluster configuration, which insists on https): JSON objects with
+resourceVersion, list + watch (chunked JSON lines, `timeoutSeconds`, 410 Expired for versions older than the last
+compaction), create/read/replace/delete, `propagationPolicy` and `gracePeriodSeconds` on deletion, and pod logs with
+`follow=true`.
 
 It stores Jobs, Pods, ConfigMaps, Secrets, Nodes and Events, and plays the parts of the control plane the executor
 depends on:
@@ -15,6 +17,9 @@ depends on:
   emptyDir empty, hostPath the host's own path), the image's `python3` mapped to the test's Python, env from values,
   the downward API and Secrets — and a memory limit enforced like the OOM killer (RSS of the process tree over the
   limit → SIGKILL, reason OOMKilled, exit code 137).
+- Faults on demand: `evict_pod` (the kubelet evicting under node pressure) and `lose_node` (a node going dark, or
+  being removed): the pod statuses, node conditions and taints, and deletion behaviour a real cluster shows — pods on
+  a lost node stay Terminating unless force-deleted, and a Job deleted in the foreground waits for them.
 """
 
 from __future__ import annotations
@@ -22,12 +27,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import ipaddress
 import json
 import os
 import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -35,7 +42,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -89,14 +96,28 @@ class FakeNode:
         }
 
 
+@dataclass
+class PodRun:
+    """When a pod's process ran, on the test machine's monotonic clock (for overlap assertions)."""
+
+    namespace: str
+    pod: str
+    node: str
+    job: str
+    started: float
+    ended: float | None = None
+
+
 class _Container:
     """A running 'container': the local process of one pod."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path, root: Path, memory_limit: int) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path, root: Path, memory_limit: int,
+                 run: PodRun) -> None:
         self.proc = proc
         self.log_path = log_path
         self.root = root
         self.memory_limit = memory_limit
+        self.run = run
         self.oom_killed = False
         self.finished_at: str | None = None
 
@@ -105,7 +126,7 @@ class StandInAPIServer:
     """A loopback Kubernetes API server stand-in; `start()` it, hand `kubeconfig(path)` to the client, `stop()` it."""
 
     def __init__(self, nodes: list[FakeNode], python: str = sys.executable, version: str = "v1.33.2",
-                 bad_images: tuple[str, ...] = ("does-not-exist",), tick_s: float = 0.05) -> None:
+                 bad_images: tuple[str, ...] = ("does-not-exist",), tick_s: float = 0.05, tls: bool = False) -> None:
         self.python = python
         self.version = version
         self.bad_images = bad_images
@@ -119,6 +140,9 @@ class StandInAPIServer:
         self.containers: dict[tuple[str, str], _Container] = {}
         self.pull_started: dict[tuple[str, str], float] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) for assertions
+        self.bearer_tokens: set[str] = set()  # the credentials clients presented
+        self.runs: list[PodRun] = []  # every pod process, in start order
+        self.lost_nodes: set[str] = set()
         self._tmp = Path(tempfile.mkdtemp(prefix="standin-k8s-"))
         self._shim = self._tmp / "image-bin"
         self._shim.mkdir()
@@ -131,12 +155,22 @@ class StandInAPIServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]  # resets
+        self.ca_cert: Path | None = None
+        if tls:
+            self.ca_cert, cert, key = _throwaway_pki(self._tmp / "pki")
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
 
     @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{'https' if self.ca_cert else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> StandInAPIServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True, name="standin-http").start()
@@ -154,9 +188,12 @@ class StandInAPIServer:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def kubeconfig(self, path: Path, context: str = "standin") -> Path:
+        cluster: dict[str, str] = {"server": self.url}
+        if self.ca_cert:
+            cluster["certificate-authority"] = str(self.ca_cert)
         path.write_text(json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": context,
-            "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
+            "clusters": [{"name": "standin", "cluster": cluster}],
             "users": [{"name": "standin", "user": {"token": "standin-token"}}],
             "contexts": [{"name": context, "context": {"cluster": "standin", "user": "standin"}}],
         }))
@@ -247,6 +284,9 @@ class StandInAPIServer:
                 url = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 server.requests.append((method, url.path))
+                auth = self.headers.get("Authorization") or ""
+                if auth.lower().startswith("bearer "):
+                    server.bearer_tokens.add(auth[len("bearer "):])
                 try:
                     if url.path.rstrip("/") == "/version":
                         major, minor = server.version.lstrip("v").split(".")[:2]
@@ -313,17 +353,23 @@ class StandInAPIServer:
                 return h._send(200, self._put(plural, ns, body, "MODIFIED"))
         if method == "DELETE":
             body = h._body()
+            grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
+            grace = None if grace is None else int(grace)
+            policy = body.get("propagationPolicy") or query.get("propagationPolicy") or "Background"
             with self.lock:
                 found = self.get(plural, ns, name)
                 if not found:
                     return h._send(404, _status(404, "NotFound", f'{plural} "{name}" not found'))
-                if plural == "jobs" and body.get("propagationPolicy", "Background") != "Orphan":
-                    for pod in self.items("pods", ns):
-                        if pod["metadata"].get("labels", {}).get("job-name") == name:
-                            self.delete_pod(ns, pod["metadata"]["name"])
-                elif plural == "pods":
-                    self.delete_pod(ns, name)
+                if plural == "pods":
+                    self.delete_pod(ns, name, grace)
                     return h._send(200, found)
+                if plural == "jobs" and policy != "Orphan":
+                    for pod in self._job_pods(ns, name):
+                        self.delete_pod(ns, pod["metadata"]["name"], grace)
+                    if policy == "Foreground" and self._job_pods(ns, name):  # waits for its Terminating pods
+                        found["metadata"].update(deletionTimestamp=now_iso(), finalizers=["foregroundDeletion"])
+                        self._put(plural, ns, found, "MODIFIED")
+                        return h._send(200, found)
                 self._put(plural, ns, found, "DELETED")
                 return h._send(200, _status(200, "", "deleted", success=True))
         return h._send(405, _status(405, "MethodNotAllowed", method))
@@ -401,9 +447,16 @@ class StandInAPIServer:
                     print(f"standin controller error: {exc!r}", file=sys.stderr)
             time.sleep(self.tick_s)
 
+    def _job_pods(self, ns: str, job: str) -> list[dict[str, Any]]:
+        return [p for p in self.items("pods", ns) if p["metadata"].get("labels", {}).get("job-name") == job]
+
     def _jobs(self) -> None:
         for job in self.items("jobs"):
             ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
+            if job["metadata"].get("deletionTimestamp"):  # foreground deletion: gone once its pods are
+                if not self._job_pods(ns, name):
+                    self._put("jobs", ns, job, "DELETED")
+                continue
             status = job.setdefault("status", {})
             if any(c["type"] in ("Complete", "Failed") for c in status.get("conditions", [])):
                 continue
@@ -458,6 +511,8 @@ class StandInAPIServer:
     def _pods(self) -> None:
         for pod in self.items("pods"):
             ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            if pod["spec"].get("nodeName") in self.lost_nodes:  # no kubelet there to update it
+                continue
             status = pod["status"]
             if status.get("phase") != "Pending" and (ns, name) not in self.containers:
                 continue
@@ -609,7 +664,10 @@ class StandInAPIServer:
             proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env=env, cwd=cwd, start_new_session=True)
         limit = quantity_bytes(container.get("resources", {}).get("limits", {}).get("memory", "0"))
-        return _Container(proc, log_path, root, limit)
+        run = PodRun(ns, name, spec.get("nodeName", ""), pod["metadata"]["labels"].get("job-name", ""),
+                     time.monotonic())
+        self.runs.append(run)
+        return _Container(proc, log_path, root, limit, run)
 
     def _watch_container(self, pod: dict[str, Any]) -> None:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -624,6 +682,7 @@ class StandInAPIServer:
         code = c.proc.poll()
         if code is None:
             return
+        c.run.ended = c.run.ended or time.monotonic()
         c.finished_at = now_iso()
         exit_code = 128 - code if code < 0 else code
         reason = "OOMKilled" if c.oom_killed else ("Completed" if exit_code == 0 else "Error")
@@ -633,25 +692,103 @@ class StandInAPIServer:
             "finishedAt": c.finished_at}})
         self._put("pods", ns, pod, "MODIFIED")
 
-    def delete_pod(self, ns: str, name: str) -> None:
+    def delete_pod(self, ns: str, name: str, grace_s: int | None = None) -> None:
+        """Delete a pod. On a lost node only a forced deletion (grace 0) removes it: nothing confirms it stopped, so
+        otherwise it stays Terminating (deletionTimestamp set), as `kubectl get pods` shows on a real cluster."""
         with self.lock:
             pod = self.get("pods", ns, name)
             self._kill((ns, name))
-            if pod is not None:
-                self._put("pods", ns, pod, "DELETED")
+            if pod is None:
+                return
+            if pod["spec"].get("nodeName") in self.lost_nodes and grace_s != 0:
+                if not pod["metadata"].get("deletionTimestamp"):
+                    pod["metadata"].update(deletionTimestamp=now_iso(), deletionGracePeriodSeconds=grace_s or 30)
+                    self._put("pods", ns, pod, "MODIFIED")
+                return
+            self._put("pods", ns, pod, "DELETED")
 
-    def _kill(self, key: tuple[str, str]) -> None:
+    def _kill(self, key: tuple[str, str], sig: signal.Signals = signal.SIGTERM) -> None:
         c = self.containers.get(key)
         if c is None or c.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(c.proc.pid, signal.SIGTERM)
+            os.killpg(c.proc.pid, sig)
         try:
             c.proc.wait(timeout=3)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(c.proc.pid, signal.SIGKILL)
             c.proc.wait()
+        c.run.ended = c.run.ended or time.monotonic()
+
+    # ---- faults -------------------------------------------------------------------------------------------
+
+    def evict_pod(self, ns: str, name: str, resource: str = "memory") -> None:
+        """The kubelet evicts the pod under node pressure: it kills the container and fails the pod with reason
+        Evicted, the kubelet's message and a DisruptionTarget condition (what `kubectl describe pod` shows)."""
+        message = (f"The node was low on resource: {resource}. Threshold quantity: 100Mi, available: 42Mi. "
+                   f"Container bench was using 1536Mi, request is 1Gi, has larger consumption of {resource}.")
+        with self.lock:
+            pod = self.get("pods", ns, name)
+            assert pod is not None, f"no pod {ns}/{name}"
+            self._kill((ns, name), signal.SIGKILL)
+            c = self.containers.get((ns, name))
+            if c is not None:
+                c.finished_at = now_iso()
+            status = pod["status"]
+            status.update(phase="Failed", reason="Evicted", message=message)
+            status["conditions"] = [*status.get("conditions", []), {
+                "type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet", "message": message,
+                "lastTransitionTime": now_iso()}]
+            for cs in status.get("containerStatuses") or []:
+                cs.update(ready=False, state={"terminated": {"exitCode": 137, "reason": "Error",
+                                                             "finishedAt": now_iso()}})
+            self._put("pods", ns, pod, "MODIFIED")
+            self._put("events", ns, {"apiVersion": "v1", "kind": "Event",
+                                     "metadata": {"name": f"{name}.{secrets.token_hex(4)}"},
+                                     "involvedObject": {"kind": "Pod", "name": name, "namespace": ns},
+                                     "reason": "Evicted", "message": message, "type": "Warning"}, "ADDED")
+
+    def lose_node(self, name: str, remove: bool = False) -> None:
+        """The node goes dark while pods run there: their processes die with it and no kubelet reports again, so
+        the pods keep their last status (Running).
+
+        remove=False: the node lifecycle controller's view (a real cluster shows it ~40 s after the last heartbeat):
+        Ready=Unknown, NodeStatusUnknown, unreachable taints, pods' Ready=False. Deleting such a pod without
+        `--force` leaves it Terminating. remove=True: the Node object is deleted (a cloud instance gone) and pod
+        garbage collection fails and deletes its pods (DisruptionTarget DeletionByPodGC).
+        """
+        with self.lock:
+            node = self.get("nodes", "", name)
+            assert node is not None, f"no node {name}"
+            self.lost_nodes.add(name)
+            pods = [p for p in self.items("pods") if p["spec"].get("nodeName") == name]
+            for pod in pods:
+                self._kill((pod["metadata"]["namespace"], pod["metadata"]["name"]), signal.SIGKILL)
+            if remove:
+                self._put("nodes", "", node, "DELETED")
+                for pod in pods:
+                    ns = pod["metadata"]["namespace"]
+                    pod["status"]["phase"] = "Failed"
+                    pod["status"]["conditions"] = [*pod["status"].get("conditions", []), {
+                        "type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
+                        "message": "PodGC: node no longer exists", "lastTransitionTime": now_iso()}]
+                    self._put("pods", ns, pod, "MODIFIED")
+                    self._put("pods", ns, pod, "DELETED")
+                return
+            node["status"]["conditions"] = [{
+                "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+                "message": "Kubelet stopped posting node status.", "lastTransitionTime": now_iso()}]
+            node.setdefault("spec", {})["taints"] = [
+                *node["spec"].get("taints", []),
+                {"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
+                {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": now_iso()}]
+            self._put("nodes", "", node, "MODIFIED")
+            for pod in pods:
+                conditions = [c for c in pod["status"].get("conditions", []) if c.get("type") != "Ready"]
+                pod["status"]["conditions"] = [*conditions, {"type": "Ready", "status": "False",
+                                                             "reason": "NodeNotReady"}]
+                self._put("pods", pod["metadata"]["namespace"], pod, "MODIFIED")
 
     def processes_alive(self) -> list[int]:
         return [c.proc.pid for c in self.containers.values() if c.proc.poll() is None]
@@ -659,6 +796,49 @@ class StandInAPIServer:
 
 class _ConfigError(Exception):
     pass
+
+
+def _throwaway_pki(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1/localhost signed by it: (ca.crt, server.crt, server.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    directory.mkdir(parents=True)
+    now = datetime.now(UTC)
+
+    def build(subject: str, issuer: x509.Name | None, key: Any, signer: Any, ca: bool) -> x509.Certificate:
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer or name)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+                                  critical=False))
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                key_encipherment=False, data_encipherment=False, key_agreement=False, encipher_only=False,
+                decipher_only=False), critical=True)
+        else:
+            builder = (builder
+                       .add_extension(x509.SubjectAlternativeName([
+                           x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                           critical=False)
+                       .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False))
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = build("standin-apiserver-ca", None, ca_key, ca_key, ca=True)
+    server = build("standin-apiserver", ca.subject, server_key, ca_key, ca=False)
+    paths = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    return paths
 
 
 def _status(code: int, reason: str, message: str, success: bool = False) -> dict[str, Any]:

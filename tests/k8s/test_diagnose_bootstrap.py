@@ -1,5 +1,5 @@
-"""Diagnoses from status dicts the way the API server reports them (cases the stand-in does not play: eviction,
-node loss), and `bench bootstrap` saying what it needs."""
+"""Diagnoses from status dicts the way the API server reports them (eviction and node loss end to end through the
+stand-in: test_node_faults.py), and `bench bootstrap` saying what it needs (its playbook run: test_bootstrap.py)."""
 
 from __future__ import annotations
 

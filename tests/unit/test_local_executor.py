@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -142,3 +143,27 @@ def test_ctrl_c_kills_the_group_and_records_interrupted(tmp_path: Path) -> None:
     results = load_results(tmp_path / "run")
     assert {r.error for r in results} == {"interrupted (Ctrl-C); process group killed"}
     assert json.loads((tmp_path / "run" / "results.json").read_text())
+
+
+def test_cancel_event_acts_as_ctrl_c(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller running groups in threads passes a Ctrl-C on by setting `cancel`: same cleanup, same results."""
+    pidfile = tmp_path / "pids"
+    monkeypatch.setenv("PIDFILE", str(pidfile))
+    cancel = threading.Event()
+
+    def cancel_once_running() -> None:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cancel.set()
+
+    threading.Thread(target=cancel_once_running, daemon=True).start()
+    run_dir = RunDirectory.create(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        StandInExecutor("hang").run(make_group(), run_dir, lambda _: None, cancel=cancel)
+    workload, grandchild = map(int, pidfile.read_text().split())
+    deadline = time.monotonic() + 5
+    while (alive(workload) or alive(grandchild)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(workload) and not alive(grandchild)
+    assert {r.error for r in load_results(run_dir.path)} == {"interrupted (Ctrl-C); process group killed"}
