@@ -47,8 +47,22 @@ def tool_env() -> dict[str, str]:
     return env
 
 
-def run_tool(name: str, *args: str, timeout: int) -> subprocess.CompletedProcess[str]:
-    """Run an Ansible tool from the repository root with the tests' environment; never raises on exit codes."""
-    return subprocess.run(
-        [tool(name), *args], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout, check=False
+def run_tool(name: str, *args: str, timeout: int, merge_stderr: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run an Ansible tool from the repository root with the tests' environment; never raises on exit codes.
+
+    merge_stderr: one stream in the order it was written (stderr is then ""), e.g. Molecule's action log lines
+    (stderr) around the ansible-playbook output of each action (stdout).
+    """
+    proc = subprocess.run(
+        [tool(name), *args],
+        cwd=REPO,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+    if proc.stderr is None:
+        proc.stderr = ""
+    return proc
