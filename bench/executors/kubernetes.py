@@ -340,6 +340,7 @@ class _JobWatch:
         self.announced: set[str] = set()
         self.cancel = cancel
         self.node_lost = False  # the pod's node is gone: its pods are force-deleted at cleanup
+        self.selector = f"{LABEL_JOB}={manifests.name}"  # the Job's pods
         self._lock = threading.Lock()
 
     def say(self, text: str) -> None:
@@ -361,7 +362,6 @@ class _JobWatch:
         from kubernetes.client.exceptions import ApiException
 
         core, ns = self.x._core(), self.c.namespace
-        selector = f"{LABEL_JOB}={self.m.name}"
         give_up = time.monotonic() + self.group.timeout_s + max(60.0, self.c.poll_s * 4)
         resource_version: str | None = None
         window = max(1, math.ceil(self.c.poll_s))
@@ -369,7 +369,8 @@ class _JobWatch:
             self._check_cancel()
             events: list[tuple[str, dict[str, Any]]] = []
             if resource_version is None:  # (re-)list, then watch from the list's version
-                listing = self.x._raw(core.list_namespaced_pod(ns, label_selector=selector, _preload_content=False))
+                listing = self.x._raw(core.list_namespaced_pod(ns, label_selector=self.selector,
+                                                               _preload_content=False))
                 resource_version = listing["metadata"].get("resourceVersion")
                 events = [("ADDED", p) for p in listing["items"]]
                 self._forget_missing({p["metadata"]["name"] for p in listing["items"]}, events)
@@ -378,7 +379,7 @@ class _JobWatch:
                     return outcome
             try:
                 stream = watch.Watch().stream(
-                    core.list_namespaced_pod, ns, label_selector=selector, resource_version=resource_version,
+                    core.list_namespaced_pod, ns, label_selector=self.selector, resource_version=resource_version,
                     timeout_seconds=window, deserialize=False, _request_timeout=window + 30,
                 )
                 for event in stream:
@@ -429,8 +430,8 @@ class _JobWatch:
             return None
         own = diagnose_pod(pod, 0.0, math.inf, math.inf)
         if own is not None and own.fatal:
-            self._drain_log(NODE_LOST_DRAIN_S if own.kind == "node-lost" else LOG_DRAIN_S)
             self.node_lost |= own.kind == "node-lost"
+            self._drain_log()
             return self._crash_reason(own) if own.kind == "crash" else own.message
         job = self._job_diagnosis()
         if job is not None:
@@ -440,7 +441,7 @@ class _JobWatch:
         lost = self._node_lost(node) if node else None
         if lost:
             self.node_lost = True
-            self._drain_log(NODE_LOST_DRAIN_S)
+            self._drain_log()
             return lost
         self._drain_log()
         return pod_deleted_message(pod)
@@ -461,7 +462,7 @@ class _JobWatch:
         if diagnosis is not None and diagnosis.fatal:
             self.node_lost |= diagnosis.kind == "node-lost"
             if phase == "Failed" or diagnosis.kind == "oom":
-                self._drain_log(NODE_LOST_DRAIN_S if diagnosis.kind == "node-lost" else LOG_DRAIN_S)
+                self._drain_log()
                 if diagnosis.kind == "crash":
                     return self._crash_reason(diagnosis)
             return diagnosis.message
@@ -501,13 +502,13 @@ class _JobWatch:
                 lost = self._node_lost(node)
                 if lost:
                     self.node_lost = True
-                    self._drain_log(NODE_LOST_DRAIN_S)
+                    self._drain_log()
                     return lost
         return _CONTINUE
 
     def _list_pods(self) -> list[dict[str, Any]]:
         listing = self.x._raw(self.x._core().list_namespaced_pod(
-            self.c.namespace, label_selector=f"{LABEL_JOB}={self.m.name}", _preload_content=False))
+            self.c.namespace, label_selector=self.selector, _preload_content=False))
         return list(listing["items"])
 
     def _job_diagnosis(self) -> Diagnosis | None:
@@ -595,9 +596,10 @@ class _JobWatch:
             tmp.write_text(json.dumps(list(self.results.values()), indent=2) + "\n")
             os.replace(tmp, self.raw)
 
-    def _drain_log(self, timeout_s: float = LOG_DRAIN_S) -> None:
+    def _drain_log(self) -> None:
+        """Wait for the log stream's last lines (briefly when the node is lost: its kubelet sends no more)."""
         if self.log_thread is not None:
-            self.log_thread.join(timeout=timeout_s)
+            self.log_thread.join(timeout=NODE_LOST_DRAIN_S if self.node_lost else LOG_DRAIN_S)
 
     def _crash_reason(self, diagnosis: Diagnosis) -> str:
         errors = [line for line in self.tail if line.startswith("error:")]
@@ -634,7 +636,6 @@ class _JobWatch:
         if self.log_thread is not None:
             self.log_thread.join(timeout=5)
 
-
     def _force_delete_pods(self) -> None:
         """Pods on a lost node stay Terminating (no kubelet confirms they stopped), and with them the Job being
         deleted in the foreground: delete them without the grace period (`kubectl delete pod --force`)."""
@@ -650,7 +651,7 @@ class _JobWatch:
                     self.say(f"force-deleted pod {name} (its node is lost)")
         except Exception as exc:
             self.say(f"could not force-delete the pods of {self.m.name} on the lost node ({_short(exc)}); "
-                     f"kubectl -n {ns} delete pod --force -l {LABEL_JOB}={self.m.name}")
+                     f"kubectl -n {ns} delete pod --force -l {self.selector}")
 
 
 _CONTINUE = object()
