@@ -3,6 +3,7 @@
     pytest -m smoke                     every benchmark at smoke sizes on the selected executor
     pytest --full                       every benchmark at full sizes
     --profile tiny|llama3.1-8b  --model PATH_OR_ID  --executor local  --results-dir DIR  --timeout S (--bench-timeout S)
+    --engine-arg KEY=VALUE (vllm.LLM keyword arguments)  --param [BENCHMARK.]KEY=VALUE (workload parameters)
     --executor kubernetes --kubeconfig PATH --parallel N ...   benchmark groups as Jobs, N at a time (README)
 
 The profile, executor, engine and device are printed in the header before anything runs. Each run writes
@@ -11,6 +12,7 @@ results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points result
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import shutil
 from collections.abc import Iterator
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
+from bench.overrides import ParamOverrides, parse_engine_args
 from bench.results.rundir import RunDirectory
 from bench.suite import Choices, SuiteRun, choose
+from bench.workloads import BENCHMARKS
 
 BENCHMARK_DIR = Path(__file__).parent / "tests" / "benchmarks"
 _CHOICES = pytest.StashKey[Choices]()
@@ -35,6 +39,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default=None, help="tiny | llama3.1-8b (default: tiny without a GPU)")
     group.addoption("--model", default=None, help="model directory or Hugging Face id (default: the profile's)")
     group.addoption("--executor", default="local", help="where benchmarks run: local (default) or kubernetes")
+    group.addoption("--engine-arg", action="append", default=None, metavar="KEY=VALUE", dest="engine_arg",
+                    help="a vllm.LLM keyword argument over the profile's (repeatable; JSON values)")
+    group.addoption("--param", action="append", default=None, metavar="[BENCHMARK.]KEY=VALUE", dest="bench_param",
+                    help="a workload parameter over the profile's sizes (repeatable)")
     k8s = parser.getgroup("kcloud-mlperf kubernetes", "kubernetes executor (with --executor kubernetes)")
     k8s.addoption("--kubeconfig", default=None, help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     k8s.addoption("--context", default=None, help="kubeconfig context (default: the current one)")
@@ -49,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # --bench-timeout always; --timeout too unless a plugin (pytest-timeout) already owns that name
     group.addoption("--bench-timeout", type=int, default=None, dest="bench_timeout",
                     help="seconds per workload process (default: profile's)")
-    with contextlib.suppress(ValueError):
+    with contextlib.suppress(ValueError, argparse.ArgumentError):
         group.addoption("--timeout", type=int, default=None, dest="bench_timeout", help="alias of --bench-timeout")
 
 
@@ -62,7 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if not suite_selected(config) or hasattr(config, "workerinput"):
         return
     try:
-        choices = choose(config.getoption("profile"), config.getoption("executor"), _kubernetes_options(config))
+        choices = choose(config.getoption("profile"), config.getoption("executor"), _kubernetes_options(config),
+                         config.getoption("model"))
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     run_dir = RunDirectory.create(Path(config.getoption("results_dir")))
@@ -97,6 +106,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return [*lines, f"  results:  {config.stash[_RUN_DIR].path}"]
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With the suite selected (`-m smoke`, `--full`), collect only the suite: the project's own tests need the test
+    tools (`make test`), which the smoke command does not install, and none of them is part of the suite."""
+    if not suite_selected(config):
+        return None
+    tests = BENCHMARK_DIR.parent
+    if BENCHMARK_DIR in (collection_path, *collection_path.parents) or collection_path.name == "__init__.py":
+        return None
+    return True if tests in collection_path.parents else None
+
+
 def _is_suite_test(item: pytest.Item) -> bool:
     return BENCHMARK_DIR in Path(item.path).parents or Path(item.path).parent == BENCHMARK_DIR
 
@@ -118,17 +138,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     requested = []
     for item in items:
-        marker = item.get_closest_marker("benchmark")
+        marker = item.get_closest_marker("suite_benchmark")
         if marker and hasattr(item, "callspec"):
             requested.append((marker.args[0], item.callspec.params["scenario"]))
     try:
-        config.stash[_SUITE] = SuiteRun.prepare(
+        suite = SuiteRun.prepare(
             requested, config.stash[_CHOICES], Path(config.getoption("results_dir")),
             size="full" if full else "smoke", model=config.getoption("model"),
+            params=ParamOverrides.parse(config.getoption("bench_param"), BENCHMARKS),
+            engine_args=parse_engine_args(config.getoption("engine_arg")),
             timeout_s=config.getoption("bench_timeout"), echo=_terminal_echo(config), run_dir=config.stash[_RUN_DIR],
         )
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[_SUITE] = suite
+    for line in suite.plan_lines():  # known once the plan is: the header above was printed before collection
+        suite.echo(f"  {line}")
 
 
 def _terminal_echo(config: pytest.Config):

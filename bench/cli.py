@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bench.errors import BenchError
+from bench.overrides import ParamOverrides, parse_engine_args
 from bench.profiles import PROFILES
 from bench.workloads import BENCHMARKS, check_scenario, get_benchmark
 
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scenario", help="one scenario of the benchmark (default: all)")
     run.add_argument("--profile", help=f"one of: {', '.join(PROFILES)} (default: tiny without a GPU)")
     run.add_argument("--model", help="model directory or Hugging Face id (default: the profile's)")
-    run.add_argument("--num-prompts", type=_int, help="number of prompts/requests")
+    run.add_argument("--num-prompts", type=_int, help="number of prompts/requests (same as --param num_prompts=N)")
+    add_override_options(run)
     run.add_argument("--full", action="store_true", help="full sizes instead of smoke sizes")
     run.add_argument("--output", type=Path, help="also write the result JSON here")
     run.add_argument("--executor", default="local", help="where to run: local (default) or kubernetes")
@@ -45,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="run directories go here")
     run.add_argument("--timeout", type=_int, help="seconds before the workload is killed (default: profile's)")
 
-    sub.add_parser("build-model", help="build (or find) the embedded tiny model and print its directory")
+    build = sub.add_parser("build-model", help="build (or find) the embedded tiny model and print its directory; "
+                                               "with --shape, write a weightless model directory of a real shape")
+    build.add_argument("--shape", help="an architecture without weights: llama3.1-8b, llama3.1-70b, llama3.2-1b, tiny "
+                                       "(runs with load_format=dummy: real speed, random text)")
+    build.add_argument("dir", nargs="?", type=Path, help="with --shape: the directory to write")
 
     boot = sub.add_parser("bootstrap", help="provision the cluster (playbooks/site.yml), then run the smoke suite")
     boot.add_argument("--inventory", type=Path, required=True, help="inventory, e.g. inventory/mysite/hosts.yml")
@@ -60,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--format", default="seed-json", help="export format: seed-json (resnet50 results)")
     res.add_argument("--output", type=Path, help="export: write here as well as to stdout")
     return parser
+
+
+def add_override_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine-arg", action="append", metavar="KEY=VALUE", dest="engine_arg",
+                        help="a vllm.LLM keyword argument over the profile's (repeatable; JSON values: "
+                             "tensor_parallel_size=2, enforce_eager=true, quantization=fp8)")
+    parser.add_argument("--param", action="append", metavar="[BENCHMARK.]KEY=VALUE", dest="param",
+                        help="a workload parameter over the profile's sizes (repeatable), e.g. "
+                             "llm_throughput.input_len=2048 or summarization.dataset=/data/cnn_eval.json")
 
 
 def add_kubernetes_options(parser: argparse.ArgumentParser) -> None:
@@ -104,14 +119,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bench.engines.vllm_offline import require_vllm
 
         require_vllm()
-    overrides = {"num_prompts": args.num_prompts}
-    choices = choose(args.profile, args.executor, k8s_options)
+    items = [f"num_prompts={args.num_prompts}"] if args.num_prompts is not None else []
+    params = ParamOverrides.parse(items + (args.param or []), BENCHMARKS)
+    engine_args = parse_engine_args(args.engine_arg)
+    requested = [(args.benchmark, s) for s in scenarios]
+    size = "full" if args.full else "smoke"
+    choices = choose(args.profile, args.executor, k8s_options, args.model)
     if k8s_options and k8s_options["dry_run"]:
-        return dry_run(args, scenarios, choices, overrides)
-    suite = SuiteRun.prepare(
-        [(args.benchmark, s) for s in scenarios], choices, args.results_dir,
-        size="full" if args.full else "smoke", model=args.model, overrides=overrides, timeout_s=args.timeout,
-    )
+        return dry_run(args, requested, choices, size, params, engine_args)
+    suite = SuiteRun.prepare(requested, choices, args.results_dir, size=size, model=args.model, params=params,
+                             engine_args=engine_args, timeout_s=args.timeout)
     suite.announce()
     results = suite.run_all()
     if args.output:
@@ -126,15 +143,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if errored or not all(r.passed for r in results) else 0
 
 
-def dry_run(args: argparse.Namespace, scenarios: list[str], choices, overrides: dict) -> int:
+def dry_run(args: argparse.Namespace, requested: list[tuple[str, str]], choices, size: str,
+            params: ParamOverrides, engine_args: dict) -> int:
     """Print the manifests `bench run --executor kubernetes` would apply; no cluster, no run directory."""
-    from bench.plan import build_plan
     from bench.results.rundir import new_run_id
+    from bench.suite import plan_run
 
-    plan = build_plan([(args.benchmark, s) for s in scenarios], choices.profile, "full" if args.full else "smoke",
-                      args.model, overrides, args.timeout)
+    plan, notes = plan_run(requested, choices, size, args.model, params, engine_args, args.timeout)
     print(f"# bench run {args.benchmark} --dry-run: {choices.executor.describe()}; nothing submitted")
+    for note in notes + list(dict.fromkeys(n for g in plan for n in g.notes)):
+        print(f"# note: {note}")
     print(choices.executor.dry_run_yaml(plan, new_run_id()), end="")
+    return 0
+
+
+def cmd_build_model(args: argparse.Namespace) -> int:
+    def log(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    if args.shape is None:
+        if args.dir is not None:
+            raise BenchError("a directory is given only with --shape NAME (the tiny model lives in the cache)")
+        from bench.models.tiny import ensure_tiny_model
+
+        print(ensure_tiny_model(log=log))
+        return 0
+    if args.dir is None:
+        raise BenchError(f"--shape {args.shape} needs a directory: bench build-model --shape {args.shape} DIR")
+    from bench.models.shapes import build_shape
+
+    out = build_shape(args.shape, args.dir, log=log)
+    log(f"use it with --model {out} (weights are random: load_format=dummy is applied automatically)")
+    print(out)
     return 0
 
 
@@ -182,10 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bootstrap":
             return cmd_bootstrap(args)
         if args.command == "build-model":
-            from bench.models.tiny import ensure_tiny_model
-
-            print(ensure_tiny_model(log=lambda m: print(m, file=sys.stderr)))
-            return 0
+            return cmd_build_model(args)
         return cmd_results(args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

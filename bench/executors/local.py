@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.config import RunGroup
 from bench.executors.base import Echo, Executor, complete_results
+from bench.models import require_loadable
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
@@ -26,6 +27,14 @@ class LocalExecutor(Executor):
     def __init__(self, python: str | None = None, kill_grace_s: float = KILL_GRACE_S) -> None:
         self.python = python or sys.executable
         self.kill_grace_s = kill_grace_s
+
+    def preflight(self, plan: list[RunGroup]) -> list[str]:
+        """The workload runs here, so its LLM must load here: a Hub id this machine has no copy of and cannot
+        download stops the run now, with the fix, rather than after the process has started."""
+        for group in plan:
+            if group.uses_llm:
+                require_loadable(group.model)
+        return []
 
     def command(self, group: RunGroup, config: Path, output: Path) -> list[str]:
         return [self.python, "-m", "bench.run", *group.benchmarks, "--config", str(config), "--output", str(output)]

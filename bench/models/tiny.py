@@ -86,11 +86,12 @@ def ensure_tiny_model(spec: TinyModelSpec | None = None, root: Path | None = Non
 def build_tiny_model(out_dir: Path, spec: TinyModelSpec) -> None:
     """Write tokenizer + config + safetensors weights to out_dir. Same spec → byte-identical files."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    _build_tokenizer(out_dir, spec)
+    build_tokenizer(out_dir, spec.vocab_size, spec.max_position_embeddings)
     _build_weights(out_dir, spec)
 
 
-def _build_tokenizer(out_dir: Path, spec: TinyModelSpec) -> None:
+def build_tokenizer(out_dir: Path, vocab_size: int, model_max_length: int) -> None:
+    """A byte-level BPE tokenizer trained on the bundled corpus (deterministic), saved in Hugging Face format."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -98,7 +99,7 @@ def _build_tokenizer(out_dir: Path, spec: TinyModelSpec) -> None:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=spec.vocab_size,
+        vocab_size=vocab_size,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
@@ -113,7 +114,7 @@ def _build_tokenizer(out_dir: Path, spec: TinyModelSpec) -> None:
         bos_token=SPECIAL_TOKENS[0],
         eos_token=SPECIAL_TOKENS[1],
         pad_token=SPECIAL_TOKENS[2],
-        model_max_length=spec.max_position_embeddings,
+        model_max_length=model_max_length,
     )
     fast.save_pretrained(out_dir)
 

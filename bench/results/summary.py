@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.results.schema import Result
 
-_HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "device", "model", "size")
+_HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "engine_args", "device", "model", "weights", "size")
 
 
 def _status(result: Result) -> str:

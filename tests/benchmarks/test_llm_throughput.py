@@ -10,7 +10,7 @@ from tests.benchmarks.report import check_result
 
 @pytest.mark.smoke
 @pytest.mark.full
-@pytest.mark.benchmark("llm_throughput")
+@pytest.mark.suite_benchmark("llm_throughput")
 @pytest.mark.parametrize("scenario", ["offline", "single"])
 def test_llm_throughput(scenario: str, suite: SuiteRun, record_property) -> None:
     check_result(suite.result("llm_throughput", scenario), record_property)

@@ -10,7 +10,7 @@ from tests.benchmarks.report import check_result
 
 @pytest.mark.smoke
 @pytest.mark.full
-@pytest.mark.benchmark("mmlu_pro")
+@pytest.mark.suite_benchmark("mmlu_pro")
 @pytest.mark.parametrize("scenario", ["offline"])
 def test_mmlu_pro(scenario: str, suite: SuiteRun, record_property) -> None:
     check_result(suite.result("mmlu_pro", scenario), record_property)

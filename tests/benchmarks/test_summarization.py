@@ -14,7 +14,7 @@ from tests.benchmarks.report import check_result
 
 @pytest.mark.smoke
 @pytest.mark.full
-@pytest.mark.benchmark("summarization")
+@pytest.mark.suite_benchmark("summarization")
 @pytest.mark.parametrize("scenario", ["offline"])
 def test_summarization(scenario: str, suite: SuiteRun, record_property) -> None:
     check_result(suite.result("summarization", scenario), record_property)

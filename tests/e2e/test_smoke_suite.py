@@ -22,8 +22,11 @@ def run_pytest(*args: str, timeout: int = 1200) -> subprocess.CompletedProcess[s
 @pytest.mark.e2e
 def test_smoke_suite_on_the_embedded_default(tmp_path: Path) -> None:
     pytest.importorskip("vllm", reason="the CPU or CUDA build of vLLM is needed (make test installs it)")
-    proc = run_pytest("-m", "smoke", "--profile", "tiny", f"--results-dir={tmp_path}", "-k", "llm_throughput")
+    proc = run_pytest("-m", "smoke", "--profile", "tiny", f"--results-dir={tmp_path}", "-k", "llm_throughput",
+                      "--engine-arg", "max_num_seqs=32", "--param", "llm_throughput.passes=2",
+                      "--param", "latency_requests=8")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "engine args: max_num_seqs=32 (--engine-arg, over the profile's)" in proc.stdout
     header = proc.stdout[: proc.stdout.index("collected")]
     for chosen in ("profile:  tiny", "executor: local", "engine:   vLLM", "device:   cpu", "not model quality"):
         assert chosen in header  # printed before anything runs
@@ -46,6 +49,10 @@ def test_smoke_suite_on_the_embedded_default(tmp_path: Path) -> None:
     config = offline["config"]
     assert {"model", "input_len", "output_len", "num_prompts", "engine"} <= set(config)
     assert config["engine"]["model"] == config["model"]
+    assert config["engine"]["max_num_seqs"] == 32 and config["passes"] == 2  # --engine-arg, --param
+    assert offline["metrics"]["passes"] == 2 and offline["metrics"]["output_tokens_per_s_min"] <= \
+        offline["metrics"]["output_tokens_per_s"] <= offline["metrics"]["output_tokens_per_s_max"]
+    assert single["config"]["latency_requests"] == 8
     assert offline["metrics"]["num_output_tokens"] == config["num_prompts"] * config["output_len"]
     # one model load serves both scenarios
     loads = {(r["config"]["engine_load"]["instance_id"], r["config"]["engine_load"]["loads_in_process"])
@@ -62,6 +69,39 @@ def test_smoke_suite_on_the_embedded_default(tmp_path: Path) -> None:
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
     assert float(props["test_llm_throughput[offline]"]["output_tokens_per_s"]) > 0
     assert float(props["test_llm_throughput[single]"]["latency_p99_ms"]) > 0
+
+
+@pytest.mark.e2e
+def test_a_weightless_shape_runs_with_random_weights_and_says_so(tmp_path: Path) -> None:
+    """`bench build-model --shape tiny DIR` then `bench run --model DIR`: vLLM's load_format=dummy, noted in every
+    result; its speed gates apply."""
+    pytest.importorskip("vllm", reason="the CPU or CUDA build of vLLM is needed (make test installs it)")
+    shape = tmp_path / "shape"
+    cli = [sys.executable, "-m", "bench.cli"]
+    built = subprocess.run([*cli, "build-model", "--shape", "tiny", str(shape)], capture_output=True, text=True,
+                           cwd=REPO, timeout=300)
+    assert built.returncode == 0, built.stderr
+    assert built.stdout.strip() == str(shape.resolve())
+    out = tmp_path / "result.json"
+    proc = subprocess.run([*cli, "run", "llm_throughput", "--scenario", "offline", "--model", str(shape),
+                           "--num-prompts", "8", "--results-dir", str(tmp_path / "results"), "--output", str(out)],
+                          capture_output=True, text=True, cwd=REPO, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert f"weights:  random (vLLM load_format=dummy; {shape.resolve()} has no weight files)" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["passed"] and result["config"]["engine"]["load_format"] == "dummy"
+    assert result["config"]["weights"].startswith("random (vLLM load_format=dummy")
+    assert any("random weights" in note and "speed gates apply" in note for note in result["notes"])
+    summary = (tmp_path / "results" / "latest" / "summary.md").read_text()
+    assert "- **weights**: random" in summary
+
+
+def test_suite_rejects_bad_overrides_in_one_line(tmp_path: Path) -> None:
+    proc = run_pytest("-m", "smoke", "--param", "llm_throughput.nope=1", f"--results-dir={tmp_path}", timeout=120)
+    assert proc.returncode == 4
+    assert "--param llm_throughput.nope: llm_throughput has no parameter 'nope'; its parameters: num_prompts" \
+        in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
 
 
 def test_suite_rejects_an_unknown_profile_in_one_line(tmp_path: Path) -> None:

@@ -49,11 +49,12 @@ def test_real_vllm_tiny_model_through_the_standin(cluster, k8s_config, run_dir, 
     k8s_config.model_cache_host_path = str(host_cache)
     k8s_config.memory = "16Gi"
     k8s_config.env = {"VLLM_CPU_KVCACHE_SPACE": "1"}
+    from bench.overrides import ParamOverrides
     from bench.plan import build_plan
     from bench.profiles import get_profile
 
-    [group] = build_plan([("llm_throughput", "offline")], get_profile("tiny"),
-                         overrides={"num_prompts": 8, "output_len": 8, "input_len": 32, "warmup_prompts": 1})
+    params = ParamOverrides({"num_prompts": "8", "output_len": "8", "input_len": "32", "warmup_prompts": "1"})
+    [group] = build_plan([("llm_throughput", "offline")], get_profile("tiny"), params=params)
     start = time.monotonic()
     [result] = KubernetesExecutor(k8s_config, environ={}).run(group, run_dir, print)
     print("took", round(time.monotonic() - start, 1), "s;", json.dumps(result.metrics))

@@ -161,6 +161,37 @@ def test_dry_run_done_when_command() -> None:
     assert not any(d["kind"] == "Secret" for d in docs)
 
 
+def test_engine_args_and_params_reach_the_job_unchanged() -> None:
+    """--engine-arg and --param travel in the group config the pod runs (ConfigMap group.json), as given."""
+    import json
+
+    cmd = [sys.executable, "-m", "bench", "run", "llm_throughput", "--executor", "kubernetes", "--dry-run",
+           "--profile", "llama3.1-8b", "--gpus", "2", "--engine-arg", "tensor_parallel_size=2",
+           "--engine-arg", "kv_cache_dtype=fp8", "--engine-arg", "max_model_len=8192",
+           "--param", "llm_throughput.input_len=2048", "--param", "num_prompts=300"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "KUBECONFIG": "/nonexistent"})
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    group_config = json.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["group.json"])
+    assert group_config["engine"] == {"max_model_len": 8192, "seed": 0, "enable_prefix_caching": False,
+                                      "dtype": "bfloat16", "gpu_memory_utilization": 0.9,
+                                      "tensor_parallel_size": 2, "kv_cache_dtype": "fp8"}
+    for task in group_config["tasks"]:
+        assert (task["params"]["input_len"], task["params"]["num_prompts"]) == (2048, 300)
+    job = next(d for d in docs if d["kind"] == "Job")
+    assert job["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+
+
+def test_more_tensor_parallel_ranks_than_gpus_per_job_is_one_line() -> None:
+    cmd = [sys.executable, "-m", "bench", "run", "llm_throughput", "--executor", "kubernetes", "--dry-run",
+           "--engine-arg", "tensor_parallel_size=4", "--engine-arg", "pipeline_parallel_size=2", "--gpus", "4"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.strip() == ("bench: error: tensor_parallel_size × pipeline_parallel_size = 8 GPUs, but each "
+                                  "Job gets 4 nvidia.com/gpu: pass --gpus 8")
+
+
 def test_kubernetes_options_need_the_kubernetes_executor() -> None:
     out = subprocess.run([sys.executable, "-m", "bench", "run", "llm_throughput", "--gpus", "2"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)

@@ -38,12 +38,34 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], expected: str)
         (["run", "llm_throughput", "--scenario", "server"], "unknown scenario 'server' for llm_throughput"),
         (["run", "llm_throughput", "--executor", "ssh"], "unknown executor 'ssh': choose one of local"),
         (["results", "show", "no-such-run"], "no run 'no-such-run' under results"),
+        (["run", "llm_throughput", "--param", "foo=1"],
+         "--param foo: no benchmark of this run has a parameter 'foo' (llm_throughput: num_prompts, input_len"),
+        (["run", "llm_throughput", "--param", "llm_throughput.input_len=abc"], "input_len=abc: expected an integer"),
+        (["run", "resnet50", "--param", "resnet50.batch=8"],
+         "--param resnet50.batch: resnet50 has no parameter 'batch'; its parameters: rules, mode, device"),
+        (["run", "llm_throughput", "--engine-arg", "enforce_eager"],
+         "--engine-arg 'enforce_eager': expected KEY=VALUE"),
+        (["run", "llm_throughput", "--engine-arg", "model=/x"], "--engine-arg model: not allowed (pass the model with"),
+        (["build-model", "--shape", "llama3.1-8b"], "--shape llama3.1-8b needs a directory"),
+        (["build-model", "--shape", "gpt5", "/tmp/x"], "unknown shape 'gpt5': choose one of llama3.1-8b"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], expected: str, tmp_path: Path) -> None:
     proc = bench(*args)
     assert_one_line_error(proc, expected)
     assert not (REPO / "results" / "no-such-run").exists()
+
+
+def test_an_engine_arg_vllm_rejects_is_one_line_with_vllms_reason(tmp_path: Path) -> None:
+    pytest.importorskip("vllm", reason="vLLM's own parser judges the engine arguments")
+    proc = bench("run", "llm_throughput", "--engine-arg", "max_modl_len=2048", "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(proc, "bench: error: --engine-arg max_modl_len=2048: vLLM ")
+    assert "rejects it: EngineArgs.__init__() got an unexpected keyword argument 'max_modl_len' (did you mean " \
+           "max_model_len" in proc.stderr
+    proc = bench("run", "llm_throughput", "--engine-arg", "dtype=float17", "--results-dir", str(tmp_path / "r"))
+    assert_one_line_error(proc, "--engine-arg dtype=float17: vLLM ")
+    assert "argument --dtype: invalid choice: 'float17'" in proc.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_vllm_not_installed_is_one_line() -> None:

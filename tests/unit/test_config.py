@@ -9,6 +9,7 @@ import pytest
 from bench.config import RunGroup, parse_params
 from bench.errors import ConfigError
 from bench.models import check_model
+from bench.overrides import ParamOverrides
 from bench.plan import build_plan
 from bench.profiles import PROFILES, get_profile, select_gates
 from bench.results.schema import Threshold
@@ -52,7 +53,7 @@ def test_plan_groups_llm_benchmarks_and_applies_sizes() -> None:
 
 
 def test_plan_overrides_and_duplicates() -> None:
-    plan = build_plan([("llm_throughput", "offline")] * 2, TINY, overrides={"num_prompts": 7, "input_len": None})
+    plan = build_plan([("llm_throughput", "offline")] * 2, TINY, params=ParamOverrides(everywhere={"num_prompts": "7"}))
     (task,) = plan[0].tasks
     assert task.params["num_prompts"] == 7
     assert task.params["input_len"] == TINY.sizes["llm_throughput"]["smoke"]["input_len"]
@@ -65,7 +66,7 @@ def test_plan_overrides_and_duplicates() -> None:
         ([("llm_throughput", "server")], {}, "unknown scenario 'server' for llm_throughput: choose one of offline"),
         ([("llm_throughput", "offline")], {"size": "huge"}, "unknown size 'huge'"),
         ([("llm_throughput", "offline")], {"timeout_s": 0}, "timeout must be ≥ 1 second"),
-        ([("llm_throughput", "offline")], {"overrides": {"num_prompts": -1}}, "num_prompts must be ≥ 1"),
+        ([("llm_throughput", "offline")], {"params": ParamOverrides({"num_prompts": "-1"})}, "num_prompts must be ≥ 1"),
         ([("llm_throughput", "offline")], {"model": "/no/such/model"}, "model path /no/such/model does not exist"),
     ],
 )
