@@ -4,6 +4,7 @@ directory contract (results.json, summary.md, logs/, junit.xml with metric prope
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -109,3 +110,17 @@ def test_suite_rejects_an_unknown_profile_in_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 4
     assert "unknown profile 'foo': choose one of tiny, llama3.1-8b" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_suite_options_beside_a_plugin_that_owns_timeout(tmp_path: Path) -> None:
+    """GPU images carry pytest-timeout, whose --timeout our alias must give way to (seen on the H200: argparse's
+    conflict error stopped pytest before it ran a test). A plugin that registers --timeout stands in for it."""
+    (tmp_path / "owns_timeout.py").write_text(
+        "def pytest_addoption(parser):\n"
+        "    parser.addoption('--timeout', type=float, default=None, help='per-test timeout')\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "owns_timeout", "-m",
+                           "smoke", "--collect-only", "--bench-timeout", "60", f"--results-dir={tmp_path}/r"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "8 tests collected" in proc.stdout
