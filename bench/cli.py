@@ -151,7 +151,7 @@ def dry_run(args: argparse.Namespace, requested: list[tuple[str, str]], choices,
 
     plan, notes = plan_run(requested, choices, size, args.model, params, engine_args, args.timeout)
     print(f"# bench run {args.benchmark} --dry-run: {choices.executor.describe()}; nothing submitted")
-    for note in notes + list(dict.fromkeys(n for g in plan for n in g.notes)):
+    for note in [*choices.profile.notes, *notes]:
         print(f"# note: {note}")
     print(choices.executor.dry_run_yaml(plan, new_run_id()), end="")
     return 0

@@ -72,7 +72,7 @@ class RunGroup:
     notes: list[str] = field(default_factory=list)
     claims_quality: bool = False
     timeout_s: int = 900
-    weights: str | None = None  # set when the LLM's weights are random (the tiny model, load_format=dummy): how
+    weights: str | None = None  # LLM groups with random weights (tiny model, load_format=dummy): which, why
 
     @property
     def benchmarks(self) -> list[str]:

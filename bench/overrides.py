@@ -74,9 +74,6 @@ class ParamOverrides:
             out.per_benchmark.setdefault(target, {})[name] = text
         return out
 
-    def __bool__(self) -> bool:
-        return bool(self.everywhere or self.per_benchmark)
-
     def check(self, params_of: Callable[[str], type], run: Iterable[str]) -> None:
         """Every override names a parameter of its benchmark — or, without a prefix, of some benchmark of this run.
         An override aimed at a benchmark this run leaves out (`pytest -k`) is checked, then has nothing to do."""

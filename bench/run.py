@@ -66,8 +66,7 @@ def run_task(task: Task, group: RunGroup, ctx: WorkloadContext, env: dict) -> Re
         traceback.print_exc()
         result.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
     result.config = {"profile_model": group.model, "size": group.size,
-                     **({"weights": group.weights} if group.weights and info.engine == "llm" else {}),
-                     **result.config}
+                     **({"weights": group.weights} if group.weights else {}), **result.config}
     result.duration_s = round(time.perf_counter() - start, 3)
     result.evaluate()
     return result

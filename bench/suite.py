@@ -91,16 +91,17 @@ def choose(profile: str | None, executor: str, executor_options: dict[str, Any] 
 def plan_run(requested: Iterable[tuple[str, str]], choices: Choices, size: str = "smoke", model: str | None = None,
              params: ParamOverrides | None = None, engine_args: dict[str, Any] | None = None,
              timeout_s: int | None = None) -> tuple[list[RunGroup], list[str]]:
-    """The validated plan and the notes that go with it: the plan itself, then what the executor can tell before
-    anything runs (a model this machine cannot load, more tensor-parallel ranks than GPUs per Job), then the
-    engine arguments as vLLM's own parser sees them."""
+    """The validated plan and the notes it adds to the profile's: what the executor can tell before anything runs
+    (a model this machine cannot load, more tensor-parallel ranks than GPUs per Job), the engine arguments as vLLM's
+    own parser sees them, and the groups' own notes (random weights)."""
     plan = build_plan(requested, choices.profile, size, model, params, engine_args, timeout_s)
     notes = choices.executor.preflight(plan)
     if engine_args and any(g.uses_llm for g in plan):
         note = check_engine_args(engine_args)
         if note:
             notes.append(note)
-    return plan, notes
+    notes += [n for g in plan for n in g.notes]
+    return plan, [n for n in dict.fromkeys(notes) if n not in choices.profile.notes]
 
 
 @dataclass
@@ -109,6 +110,7 @@ class SuiteRun:
     plan: list[RunGroup]
     run_dir: RunDirectory
     echo: Echo = print
+    plan_notes: list[str] = field(default_factory=list)  # what the plan adds to the profile's notes (plan_run)
     _done: set[str] = field(default_factory=set)
     _pool: ThreadPoolExecutor | None = None
     _futures: dict[str, Future[list[Result]]] = field(default_factory=dict)
@@ -140,15 +142,14 @@ class SuiteRun:
             "size": size,
             "engine_args": format_assignments(engine_args or {}),
             "weights": weights,
-            "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes,
-                      *dict.fromkeys(n for g in plan for n in g.notes if n not in choices.profile.notes)],
+            "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes],
         }
         if run_dir is None:
             run_dir = RunDirectory.create(results_root, header)
         else:
             run_dir.header.update(header)
             run_dir.save()
-        return cls(choices, plan, run_dir, echo)
+        return cls(choices, plan, run_dir, echo, plan_notes=notes)
 
     def announce(self) -> None:
         self.echo("kcloud-mlperf")
@@ -161,13 +162,11 @@ class SuiteRun:
     def plan_lines(self) -> list[str]:
         """What the plan adds to the header: engine arguments from the command line, random weights, notes."""
         header = self.run_dir.header
-        shown = set(self.choices.lines())
         lines = [f"engine args: {header['engine_args']} (--engine-arg, over the profile's)"] if header.get(
             "engine_args") else []
         if header.get("weights"):
             lines.append(f"weights:  {header['weights']}")
-        return lines + [f"note:     {n}" for n in header.get("notes", [])
-                        if f"note:     {n}" not in shown and f"warning:  {n}" not in shown]
+        return lines + [f"note:     {n}" for n in self.plan_notes]
 
     @property
     def parallel(self) -> int:
