@@ -1,4 +1,5 @@
-"""pytest as the user interface of the benchmark suite (tests/benchmarks) — options, the run directory, the suite.
+"""pytest as the user interface of the benchmark suite (tests/benchmarks) — the run directory and the suite, composed
+from the options that bench/pytest_plugin.py registers:
 
     pytest -m smoke                     every benchmark at smoke sizes on the selected executor
     pytest --full                       every benchmark at full sizes
@@ -6,14 +7,13 @@
     --engine-arg KEY=VALUE (vllm.LLM keyword arguments)  --param [BENCHMARK.]KEY=VALUE (workload parameters)
     --executor kubernetes --kubeconfig PATH --parallel N ...   benchmark groups as Jobs, N at a time (README)
 
-The profile, executor, engine and device are printed in the header before anything runs. Each run writes
-results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points results/latest at it.
+The profile, executor, engine and device are printed in the header before anything runs; with the kubernetes
+executor the cluster is checked first (bench/executors/cluster_check.py: one usage error, not a failure per test).
+Each run writes results/<run_id>/ (results.json, summary.md, logs/, junit.xml) and points results/latest at it.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 
 from bench.errors import BenchError
+from bench.executors.cluster_check import check_cluster
 from bench.overrides import ParamOverrides, parse_engine_args
+from bench.pytest_plugin import PLUGIN_NAME, add_timeout_alias
 from bench.results.rundir import RunDirectory
 from bench.suite import Choices, SuiteRun, choose
 from bench.workloads import BENCHMARKS
@@ -33,32 +35,13 @@ _SUITE = pytest.StashKey[SuiteRun]()
 _USER_JUNIT = pytest.StashKey[str]()
 
 
+# The suite's options come from bench/pytest_plugin.py, an entry point pytest loads before it looks for test paths
+# (why: its docstring); loaded here as well for a checkout whose package is not installed with that entry point.
+pytest_plugins = [PLUGIN_NAME]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("kcloud-mlperf", "benchmark suite")
-    group.addoption("--full", action="store_true", help="run the benchmark suite at full sizes")
-    group.addoption("--profile", default=None, help="tiny | llama3.1-8b (default: tiny without a GPU)")
-    group.addoption("--model", default=None, help="model directory or Hugging Face id (default: the profile's)")
-    group.addoption("--executor", default="local", help="where benchmarks run: local (default) or kubernetes")
-    group.addoption("--engine-arg", action="append", default=None, metavar="KEY=VALUE", dest="engine_arg",
-                    help="a vllm.LLM keyword argument over the profile's (repeatable; JSON values)")
-    group.addoption("--param", action="append", default=None, metavar="[BENCHMARK.]KEY=VALUE", dest="bench_param",
-                    help="a workload parameter over the profile's sizes (repeatable)")
-    k8s = parser.getgroup("kcloud-mlperf kubernetes", "kubernetes executor (with --executor kubernetes)")
-    k8s.addoption("--kubeconfig", default=None, help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
-    k8s.addoption("--context", default=None, help="kubeconfig context (default: the current one)")
-    k8s.addoption("--namespace", default=None, help="namespace of the benchmark Jobs (default: kcloud-bench)")
-    k8s.addoption("--gpus", type=int, default=None, help="nvidia.com/gpu per Job (default: 1)")
-    k8s.addoption("--runtime-class", default=None, help="runtimeClassName of the benchmark pods")
-    k8s.addoption("--node-selector", action="append", default=None, metavar="KEY=VALUE", help="nodeSelector")
-    k8s.addoption("--image", default=None, help="container image (default: the pinned official vLLM image)")
-    k8s.addoption("--parallel", type=int, default=None, metavar="N",
-                  help="benchmark groups (Jobs) on the cluster at the same time (default: 1)")
-    group.addoption("--results-dir", default="results", help="run directories go here (default: results/)")
-    # --bench-timeout always; --timeout too unless a plugin (pytest-timeout) already owns that name
-    group.addoption("--bench-timeout", type=int, default=None, dest="bench_timeout",
-                    help="seconds per workload process (default: profile's)")
-    with contextlib.suppress(ValueError, argparse.ArgumentError):
-        group.addoption("--timeout", type=int, default=None, dest="bench_timeout", help="alias of --bench-timeout")
+    add_timeout_alias(parser)  # without the entry point: here, after every installed plugin (pytest-timeout) loaded
 
 
 def suite_selected(config: pytest.Config) -> bool:
@@ -72,6 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         choices = choose(config.getoption("profile"), config.getoption("executor"), _kubernetes_options(config),
                          config.getoption("model"))
+        if not (config.option.collectonly or config.option.help):  # a cluster only where tests will run
+            check_cluster(choices.executor)  # one error up front, not one failed test per benchmark
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
     run_dir = RunDirectory.create(Path(config.getoption("results_dir")))

@@ -113,10 +113,23 @@ def _signal_handlers_restored() -> Iterator[None]:
                 signal.signal(sig, handler)
 
 
-def smoke_args(kubeconfig: Path, namespace: str, profile: str | None) -> list[str]:
-    """pytest's arguments for the smoke suite on the freshly provisioned cluster."""
-    return ["-m", "smoke", "--executor", "kubernetes", "--kubeconfig", str(kubeconfig), "--namespace", namespace,
-            "--profile", profile or SMOKE_PROFILE]
+def smoke_options(kubeconfig: Path, namespace: str, profile: str | None) -> dict[str, str]:
+    """The suite's options for the smoke run on the freshly provisioned cluster (with `-m smoke`)."""
+    return {"--executor": "kubernetes", "--kubeconfig": str(kubeconfig), "--namespace": namespace,
+            "--profile": profile or SMOKE_PROFILE}
+
+
+def smoke_args(options: Mapping[str, str]) -> list[str]:
+    """pytest's arguments as a person types them."""
+    return ["-m", "smoke", *(part for item in options.items() for part in item)]
+
+
+def smoke_command(root: Path, options: Mapping[str, str]) -> list[str]:
+    """`python -m pytest -m smoke OPTIONS` for the checkout `root`: pinned to its rootdir and pyproject.toml, each
+    value joined to its option with `=`, so that a path (the kubeconfig beside an inventory elsewhere, the results
+    directory) is never read as a test path, whichever pytest and plugins this Python has (bench/pytest_plugin.py)."""
+    return [sys.executable, "-m", "pytest", f"--rootdir={root}", f"--config-file={root / 'pyproject.toml'}",
+            "-m", "smoke", *(f"{option}={value}" for option, value in options.items())]
 
 
 def bootstrap(inventory: Path, smoke: bool = False, profile: str | None = None,
@@ -133,10 +146,10 @@ def bootstrap(inventory: Path, smoke: bool = False, profile: str | None = None,
                          f"control_plane role's fetch step")
     echo(f"[bootstrap] cluster ready; kubeconfig: {kubeconfig}")
     namespace = str(inventory_vars(inventory).get(NAMESPACE_VAR) or DEFAULT_NAMESPACE)
-    args = smoke_args(kubeconfig, namespace, profile)
+    options = smoke_options(kubeconfig, namespace, profile)
     if not smoke:
-        echo(f"[bootstrap] prove it: {shlex.join(['pytest', *args])}")
+        echo(f"[bootstrap] prove it: {shlex.join(['pytest', *smoke_args(options)])}")
         return 0
-    command = [sys.executable, "-m", "pytest", *args, "--results-dir", str(results_dir.resolve())]
+    command = smoke_command(root, {**options, "--results-dir": str(results_dir.resolve())})
     echo(f"[bootstrap] {shlex.join(command)}")
     return subprocess.run(command, cwd=root, check=False).returncode

@@ -127,6 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     choices = choose(args.profile, args.executor, k8s_options, args.model)
     if k8s_options and k8s_options["dry_run"]:
         return dry_run(args, requested, choices, size, params, engine_args)
+    from bench.executors.cluster_check import check_cluster
+
+    check_cluster(choices.executor)  # a missing kubeconfig or a silent API server: one error before anything runs
     suite = SuiteRun.prepare(requested, choices, args.results_dir, size=size, model=args.model, params=params,
                              engine_args=engine_args, timeout_s=args.timeout)
     suite.announce()

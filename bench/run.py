@@ -23,7 +23,7 @@ from bench.config import RunGroup, Task, parse_params
 from bench.engines import EnginePool
 from bench.errors import BenchError
 from bench.models import resolve_model
-from bench.profiles import select_gates
+from bench.profiles import gate_notes, select_gates
 from bench.results.schema import Result
 from bench.workloads import get_benchmark
 from bench.workloads.base import WorkloadContext
@@ -48,10 +48,12 @@ def run_task(task: Task, group: RunGroup, ctx: WorkloadContext, env: dict) -> Re
     info = get_benchmark(task.benchmark)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     start = time.perf_counter()
-    thresholds = select_gates(task.thresholds, environment.gpu_name(env))
+    gpu = environment.gpu_name(env)
+    thresholds = select_gates(task.thresholds, gpu)
     result = Result(
         benchmark=task.benchmark, scenario=task.scenario, profile=group.profile, thresholds=thresholds,
-        environment=env, started_at=started_at, notes=list(group.notes),
+        environment=env, started_at=started_at,
+        notes=[*group.notes, *gate_notes(task.thresholds, gpu, task.benchmark, task.scenario)],
     )
     try:
         module = info.load()

@@ -20,7 +20,7 @@ CONFIG_FATAL = ("CreateContainerConfigError", "CreateContainerError", "RunContai
 class Diagnosis:
     message: str
     fatal: bool
-    kind: str  # unschedulable, image-pull, oom, evicted, deleted, node-lost, deadline, crash, config
+    kind: str  # unschedulable, image-pull, oom, evicted, deleted, node-lost, deadline, crash, config, create
 
 
 def _one_line(text: str | None, limit: int = 400) -> str:
@@ -140,8 +140,10 @@ def _failed_message(pod: dict[str, Any]) -> str:
 
 
 def diagnose_job(job: dict[str, Any]) -> Diagnosis | None:
-    """A diagnosis from the Job's own conditions (deadline exceeded, backoff limit)."""
+    """A diagnosis from the Job's own conditions (deadline exceeded, backoff limit), or its deletion under way."""
     spec = job.get("spec") or {}
+    if (job.get("metadata") or {}).get("deletionTimestamp"):
+        return Diagnosis("the Job was deleted mid-run by someone or something else", True, "deleted")
     for cond in _conditions(job):
         if cond.get("type") not in ("Failed", "FailureTarget") or cond.get("status") != "True":
             continue
@@ -154,10 +156,63 @@ def diagnose_job(job: dict[str, Any]) -> Diagnosis | None:
     return None
 
 
+# What the Job controller's FailedCreate events say (`Error creating: pods "NAME-" is forbidden: ...`, the admission
+# plugins' words) → whether waiting can help, and what to do. Kubernetes plugin/pkg/admission/runtimeclass,
+# serviceaccount, resourcequota and staging/src/k8s.io/pod-security-admission.
+_CREATE_CAUSES: tuple[tuple[re.Pattern[str], bool, str], ...] = (
+    (re.compile(r'RuntimeClass "[^"]*" not found'), True,
+     "pass --runtime-class with a RuntimeClass the cluster has (kubectl get runtimeclass)"),
+    (re.compile(r'serviceaccount "(?!default")[^"]*" not found'), True,
+     "create the ServiceAccount in the namespace, or run with one that exists"),
+    (re.compile(r"violates PodSecurity"), True,
+     "the namespace's Pod Security level refuses this pod (kubectl get namespace --show-labels)"),
+    (re.compile(r"exceeded quota"), False,
+     "the namespace's ResourceQuota is used up (kubectl describe resourcequota); free it or request less"),
+)
+
+
+def diagnose_failed_create(events: list[dict[str, Any]], waited_s: float, grace_s: float) -> Diagnosis | None:
+    """The Job controller cannot create the pod (FailedCreate warnings on the Job): the admission error, led by
+    the cause. Fatal at once when waiting cannot help (an unknown RuntimeClass or ServiceAccount, a Pod Security
+    violation), else (quota, a webhook, the namespace's default ServiceAccount not made yet) after `grace_s`."""
+    failed = [e for e in events if e.get("reason") == "FailedCreate" and e.get("type") == "Warning"]
+    if not failed:
+        return None
+    latest = max(failed, key=lambda e: (e.get("lastTimestamp") or e.get("eventTime") or "",
+                                        (e.get("metadata") or {}).get("resourceVersion") or ""))
+    message = _one_line(latest.get("message") or latest.get("note"))
+    cause = message.split(" is forbidden: ", 1)[-1].removeprefix("Error creating: ").removeprefix("pod rejected: ")
+    fatal, hint = False, "see kubectl describe job"
+    for pattern, at_once, what_to_do in _CREATE_CAUSES:
+        if pattern.search(message):
+            fatal, hint = at_once, what_to_do
+            break
+    text = f"pod could not be created: {cause} — {hint}"
+    if fatal:
+        return Diagnosis(text, True, "create")
+    if waited_s >= grace_s:
+        return Diagnosis(f"{text} (still refused after {waited_s:.0f} s)", True, "create")
+    return Diagnosis(text, False, "create")
+
+
 def pod_deleted_message(pod: dict[str, Any]) -> str:
     node = (pod.get("spec") or {}).get("nodeName") or "no node"
     return (f"pod {(pod.get('metadata') or {}).get('name')} was deleted mid-run (on {node}) by someone or something "
             f"else — kubectl delete, a node drain or a controller; its finished results were kept")
+
+
+def describe_taint_eviction(node: dict[str, Any]) -> Diagnosis:
+    """The taint manager deleted the pod (DisruptionTarget DeletionByTaintManager): its node is lost (not ready or
+    unreachable), or it got a NoExecute taint the pod does not tolerate (a drain, maintenance) — the node says which."""
+    lost = describe_node_loss(node)
+    if lost:
+        return Diagnosis(lost, True, "node-lost")
+    taints = [f"{t.get('key')}" + (f"={t['value']}" if t.get("value") else "") + ":NoExecute"
+              for t in (node.get("spec") or {}).get("taints") or [] if t.get("effect") == "NoExecute"]
+    name = (node.get("metadata") or {}).get("name")
+    return Diagnosis(f"pod evicted: node {name} has a NoExecute taint the pod does not tolerate "
+                     f"({', '.join(taints) or 'since removed'}) and the taint manager deleted the pod — "
+                     f"add a toleration or choose other nodes", True, "evicted")
 
 
 def describe_node_loss(node: dict[str, Any]) -> str | None:

@@ -3,14 +3,18 @@
     submit   capacity check (allocatable nvidia.com/gpu on matching nodes), the HF token Secret (from $HF_TOKEN, never
              printed or saved), ConfigMap (group config + bench package) and Job; manifests saved to
              results/<run_id>/manifests/<group>.yaml with the package payload elided
-    watch    the Job's pods through the watch API (resourceVersion; re-list on 410 Gone / expiry), the Job's conditions
-             after each watch window; pending states are diagnosed after a grace period
+    watch    the Job's pods through the watch API (resourceVersion and bookmarks; re-list on 410 Gone / expiry in any
+             form), the Job's conditions after each watch window, and while there is no pod the Job's FailedCreate
+             events; pending states are diagnosed after a grace period; a pod being deleted is reported as deleted
+             (or the deadline, an eviction, a lost node), never by the exit code the deletion gave it
     logs     followed live once the container starts: to the terminal and results/<run_id>/logs/<group>.log; every
              `BENCH_RESULT <json>` line the entry point prints is a finished result, kept even if the pod is deleted
     cleanup  the Job (propagationPolicy Foreground, so its pods go too) and the ConfigMap — at the end, on timeout,
              on a diagnosis and on Ctrl-C; pods on a lost node are force-deleted (their kubelet cannot confirm)
     parallel with `parallel` > 1 the suite runs that many groups in threads; the executor holds at most as many Jobs
              on the cluster as the matching nodes' GPUs can run at once (the rest wait here, not Pending there)
+    rbac     every API call here is listed in k8s_rbac.py's PERMISSIONS (what roles/benchmark_namespace grants); a 403
+             becomes one line naming the verb, resource and namespace refused and the Role rule to add
 
 The `kubernetes` client is imported lazily: `bench run --dry-run` and the local executor do not need it.
 """
@@ -34,6 +38,8 @@ from bench.executors.base import Echo, Executor, complete_results
 from bench.executors.k8s_diagnose import (
     Diagnosis,
     describe_node_loss,
+    describe_taint_eviction,
+    diagnose_failed_create,
     diagnose_job,
     diagnose_pod,
     pod_deleted_message,
@@ -48,6 +54,7 @@ from bench.executors.k8s_manifests import (
     render_group,
     to_yaml,
 )
+from bench.executors.k8s_rbac import forbidden_message
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
@@ -114,6 +121,10 @@ class KubernetesExecutor(Executor):
         return to_yaml(objects)
 
     # ---- the client ------------------------------------------------------------------------------------------
+
+    def api_client(self) -> Any:
+        """The API client the run uses: the kubeconfig (or the pod's service account), loaded once."""
+        return self._client()
 
     def _client(self) -> Any:
         with self._lock:
@@ -193,7 +204,8 @@ class KubernetesExecutor(Executor):
             nodes = self._raw(self._core().list_node(label_selector=selector, _preload_content=False))["items"]
         except ApiException as exc:
             if exc.status in (401, 403):
-                echo(f"[kubernetes] cannot list nodes ({exc.status}); skipping the GPU capacity check")
+                why = forbidden_message(exc) or f"cannot list nodes ({exc.status})"
+                echo(f"[kubernetes] {why}; skipping the GPU capacity check")
                 self._limit_jobs(c.parallel, echo)
                 return None
             raise
@@ -279,8 +291,8 @@ class KubernetesExecutor(Executor):
             echo(f"[kubernetes] Secret {c.namespace}/{c.hf_secret_name} {verb} from $HF_TOKEN "
                  f"(key {c.hf_secret_key}; value not shown)")
         except ApiException as exc:
-            echo(f"[kubernetes] could not write Secret {c.hf_secret_name} ({exc.status} {exc.reason}); the Job uses "
-                 f"it if it already exists")
+            why = forbidden_message(exc) or f"could not write Secret {c.hf_secret_name} ({exc.status} {exc.reason})"
+            echo(f"[kubernetes] {why}; the Job uses Secret {c.hf_secret_name} if it already exists")
 
     # ---- run -------------------------------------------------------------------------------------------------
 
@@ -299,7 +311,8 @@ class KubernetesExecutor(Executor):
         except BenchError as exc:
             return complete_results(group, raw, str(exc))
         except Exception as exc:  # API errors before anything was submitted
-            return complete_results(group, raw, f"Kubernetes API error before submitting: {_short(exc)}")
+            return complete_results(group, raw, forbidden_message(exc)
+                                    or f"Kubernetes API error before submitting: {_short(exc)}")
         if short:
             echo(f"[kubernetes] {short}")
             return complete_results(group, raw, short)
@@ -315,7 +328,7 @@ class KubernetesExecutor(Executor):
                 except BenchError as exc:
                     reason = str(exc)
                 except Exception as exc:
-                    reason = f"Kubernetes API error: {_short(exc)}"
+                    reason = forbidden_message(exc) or f"Kubernetes API error: {_short(exc)}"
                 finally:  # also on Ctrl-C; before the slot goes to the next group
                     watcher.cleanup()
         except KeyboardInterrupt:
@@ -350,6 +363,7 @@ class _JobWatch:
         self.announced: set[str] = set()
         self.cancel = cancel
         self.node_lost = False  # the pod's node is gone: its pods are force-deleted at cleanup
+        self.events_readable = True  # FailedCreate events: list events in the namespace (turned off by a 403)
         self.selector = f"{LABEL_JOB}={manifests.name}"  # the Job's pods
         self._lock = threading.Lock()
 
@@ -368,13 +382,9 @@ class _JobWatch:
 
     def follow(self) -> str | None:
         """Watch until the workload ends; the reason it failed (one line), or None when the pod succeeded."""
-        from kubernetes import watch
-        from kubernetes.client.exceptions import ApiException
-
         core, ns = self.x._core(), self.c.namespace
         give_up = time.monotonic() + self.group.timeout_s + max(60.0, self.c.poll_s * 4)
         resource_version: str | None = None
-        window = max(1, math.ceil(self.c.poll_s))
         while True:
             self._check_cancel()
             events: list[tuple[str, dict[str, Any]]] = []
@@ -388,27 +398,51 @@ class _JobWatch:
                 if outcome is not _CONTINUE:
                     return outcome
             try:
-                stream = watch.Watch().stream(
-                    core.list_namespaced_pod, ns, label_selector=self.selector, resource_version=resource_version,
-                    timeout_seconds=window, deserialize=False, _request_timeout=window + 30,
-                )
-                for event in stream:
+                for event in self._watch_pods(resource_version):
                     self._check_cancel()
-                    obj = event["object"]
-                    resource_version = obj.get("metadata", {}).get("resourceVersion") or resource_version
-                    outcome = self._handle([(event["type"], obj)])
+                    kind, obj = event.get("type"), _event_object(event)
+                    if kind == "ERROR":
+                        if not watch_expired(event):
+                            raise BenchError(f"the pod watch failed: {_status_text(obj)}")
+                        resource_version = None  # expired: re-list
+                        break
+                    resource_version = (obj.get("metadata") or {}).get("resourceVersion") or resource_version
+                    if kind == "BOOKMARK":  # nothing changed up to this version: resume from here
+                        continue
+                    outcome = self._handle([(str(kind), obj)])
                     if outcome is not _CONTINUE:
                         return outcome
-            except ApiException as exc:
-                if exc.status != 410:
+            except Exception as exc:
+                if not watch_expired(exc):
                     raise
                 resource_version = None  # expired: re-list
-                continue
             outcome = self._check_job_and_grace()
             if outcome is not _CONTINUE:
                 return outcome
             if time.monotonic() > give_up:
                 return f"timed out after {self.group.timeout_s} s (raise it with --timeout); Job deleted"
+
+    def _watch_pods(self, resource_version: str | None) -> Iterator[dict[str, Any]]:
+        """One watch window on the Job's pods: the events as the server sends them, BOOKMARK and ERROR included.
+        Read here, not through `watch.Watch`: with `deserialize=False` it turns an ERROR event (410 Expired) into
+        KeyError('raw_object'), and otherwise it builds client models that reject fields some servers omit."""
+        window = max(1, math.ceil(self.c.poll_s))
+        response = self.x._core().list_namespaced_pod(
+            self.c.namespace, label_selector=self.selector, resource_version=resource_version, watch=True,
+            allow_watch_bookmarks=True, timeout_seconds=window, _request_timeout=window + 30, _preload_content=False)
+        buffer = b""
+        try:
+            for chunk in response.stream(amt=None, decode_content=False):
+                buffer += chunk
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    if line.strip():
+                        yield json.loads(line)
+            if buffer.strip():
+                yield json.loads(buffer)
+        finally:  # closed, not only released: a watch left half-read must not go back to the pool
+            response.close()
+            response.release_conn()
 
     def _check_cancel(self) -> None:
         """A Ctrl-C passed on to this group's thread: end as a Ctrl-C would."""
@@ -432,19 +466,24 @@ class _JobWatch:
         return _CONTINUE
 
     def _on_deleted(self, pod: dict[str, Any]) -> str | None:
-        """Why the pod is gone: its own last status (evicted, node lost, crashed), the Job's, its node's, or else
-        someone deleted it."""
+        """Why the pod is gone, or going (deletionTimestamp set): its own status where it says more than an exit
+        code (evicted, node lost, OOM), the Job's deadline or the Job's deletion, its node's loss, a crash of its
+        own, or else someone deleted it. A deleted pod's exit code (143 after SIGTERM, 137 after SIGKILL) and the
+        BackoffLimitExceeded its Job then shows are what the deletion did, not why the run ended — whatever order
+        the pod's and the Job's updates arrive in."""
         self.pods.pop(pod["metadata"]["name"], None)
         if _phase(pod) == "Succeeded":
             self._drain_log()
             return None
         own = diagnose_pod(pod, 0.0, math.inf, math.inf)
-        if own is not None and own.fatal:
+        if own is not None and _taint_evicted(pod):  # node lost, or a NoExecute taint: the node says which
+            own = self._taint_eviction(pod) or own
+        if own is not None and own.fatal and own.kind != "crash":
             self.node_lost |= own.kind == "node-lost"
             self._drain_log()
-            return self._crash_reason(own) if own.kind == "crash" else own.message
+            return own.message
         job = self._job_diagnosis()
-        if job is not None:
+        if job is not None and job.kind in ("deadline", "deleted"):
             self._drain_log()
             return job.message
         node = (pod.get("spec") or {}).get("nodeName")
@@ -454,6 +493,8 @@ class _JobWatch:
             self._drain_log()
             return lost
         self._drain_log()
+        if own is not None and own.kind == "crash" and _exit_code(pod) not in (None, 137, 143):
+            return self._crash_reason(own)  # it had crashed by itself before it was deleted
         return pod_deleted_message(pod)
 
     def _on_pod(self, pod: dict[str, Any]) -> Any:
@@ -468,6 +509,8 @@ class _JobWatch:
         if phase == "Succeeded":
             self._drain_log()
             return None
+        if pod["metadata"].get("deletionTimestamp") or _taint_evicted(pod):
+            return self._on_deleted(pod)  # being deleted: why, before its exit code (143 or 137) says "crash"
         diagnosis = self._diagnose(pod)
         if diagnosis is not None and diagnosis.fatal:
             self.node_lost |= diagnosis.kind == "node-lost"
@@ -496,13 +539,19 @@ class _JobWatch:
     def _check_job_and_grace(self) -> Any:
         job = self._job_diagnosis()
         if job is not None:
-            if job.kind == "crash":  # the Job failed because its pod did: the pod's own status says why
-                for pod in self._list_pods():
-                    outcome = self._on_pod(pod)
-                    if outcome is not _CONTINUE:
-                        return outcome
+            if job.kind == "crash":  # the Job failed because its pod did, or its pod was deleted: the pod says which
+                listing = self._list_pods()
+                events = [("MODIFIED", p) for p in listing]
+                self._forget_missing({p["metadata"]["name"] for p in listing}, events)
+                outcome = self._handle(events)
+                if outcome is not _CONTINUE:
+                    return outcome
             self._drain_log()
             return job.message
+        if not self.pods:
+            outcome = self._check_pod_creation()
+            if outcome is not _CONTINUE:
+                return outcome
         for pod in list(self.pods.values()):
             outcome = self._on_pod(pod)
             if outcome is not _CONTINUE:
@@ -515,6 +564,47 @@ class _JobWatch:
                     self._drain_log()
                     return lost
         return _CONTINUE
+
+    def _check_pod_creation(self) -> Any:
+        """No pod yet: whether the Job controller reports that it cannot create one (FailedCreate warnings on the
+        Job: an unknown RuntimeClass or ServiceAccount, a quota, Pod Security), within a watch window."""
+        from kubernetes.client.exceptions import ApiException
+
+        if not self.events_readable:
+            return _CONTINUE
+        try:
+            events = self.x._raw(self.x._core().list_namespaced_event(
+                self.c.namespace, field_selector=f"involvedObject.kind=Job,involvedObject.name={self.m.name}",
+                _preload_content=False))["items"]
+        except ApiException as exc:
+            if exc.status in (401, 403, 404):  # events not readable here: the run's timeout ends it; asked once
+                self.events_readable = False
+                why = forbidden_message(exc) or f"cannot read the Job's events ({exc.status})"
+                self.say(f"{why}; a pod that cannot be created is only noticed at the timeout")
+            return _CONTINUE
+        probe = diagnose_failed_create(events, 0.0, math.inf)
+        if probe is None:
+            return _CONTINUE
+        now = time.monotonic()
+        waited = now - self.first_seen.setdefault(("job", "create"), now)
+        diagnosis = diagnose_failed_create(events, waited, self.c.unschedulable_grace_s)
+        if diagnosis is not None and diagnosis.fatal:
+            return diagnosis.message
+        if "create" not in self.announced:
+            self.announced.add("create")
+            self.say(f"waiting (gives up after {self.c.unschedulable_grace_s:.0f} s): {probe.message}")
+        return _CONTINUE
+
+    def _taint_eviction(self, pod: dict[str, Any]) -> Diagnosis | None:
+        from kubernetes.client.exceptions import ApiException
+
+        node = (pod.get("spec") or {}).get("nodeName")
+        if not node:
+            return None
+        try:
+            return describe_taint_eviction(self.x._raw(self.x._core().read_node(node, _preload_content=False)))
+        except ApiException:  # removed, or nodes not readable: the pod's own condition says node lost
+            return None
 
     def _list_pods(self) -> list[dict[str, Any]]:
         listing = self.x._raw(self.x._core().list_namespaced_pod(
@@ -565,7 +655,7 @@ class _JobWatch:
             response = self.x._core().read_namespaced_pod_log(
                 pod, self.c.namespace, container="bench", follow=True, _preload_content=False)
         except Exception as exc:
-            self.say(f"cannot follow the log of {pod}: {_short(exc)}")
+            self.say(forbidden_message(exc) or f"cannot follow the log of {pod}: {_short(exc)}")
             return
         buffer = b""
         with open(self.log_path, "a", encoding="utf-8") as log:
@@ -637,7 +727,8 @@ class _JobWatch:
                 call()
             except ApiException as exc:
                 if exc.status != 404:
-                    self.say(f"could not delete {what} ({exc.status} {exc.reason}); delete it with kubectl")
+                    why = forbidden_message(exc) or f"could not delete {what} ({exc.status} {exc.reason})"
+                    self.say(f"{why}; delete it with kubectl")
             except Exception as exc:
                 self.say(f"could not delete {what} ({_short(exc)}); delete it with kubectl")
         if self.node_lost:
@@ -665,6 +756,48 @@ class _JobWatch:
 
 
 _CONTINUE = object()
+
+
+def watch_expired(error: BaseException | Mapping[str, Any]) -> bool:
+    """Whether a watch ended because its resourceVersion is too old (410 Gone, reason Expired): re-list and resume
+    from the list's version. Recognised in each form a `kubernetes` client delivers it: ApiException with status 410
+    (a deserializing `watch.Watch`, or a 410 response), an ERROR event whose object is a Status with code 410 (a
+    dict, or a V1Status model), and KeyError('raw_object') — what `watch.Watch(...).stream(deserialize=False)`
+    raises for any ERROR event, its code unread (re-listing is the recovery for that too)."""
+    if isinstance(error, Mapping):
+        obj = _event_object(error) if error.get("type") == "ERROR" else error
+        code = obj.get("code") if isinstance(obj, Mapping) else getattr(obj, "code", None)
+        return _int(code) == 410
+    if isinstance(error, KeyError):
+        return error.args == ("raw_object",)
+    return getattr(error, "status", None) == 410 and hasattr(error, "reason")
+
+
+def _event_object(event: Mapping[str, Any]) -> Any:
+    """A watch event's object as a dict where there is one (`raw_object` when the client added it)."""
+    obj = event.get("raw_object", event.get("object"))
+    if obj is not None and not isinstance(obj, Mapping) and hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    return obj if obj is not None else {}
+
+
+def _status_text(status: Any) -> str:
+    if isinstance(status, Mapping):
+        return f"{status.get('code')} {status.get('reason')}: {status.get('message')}"
+    return str(status)
+
+
+def _taint_evicted(pod: dict[str, Any]) -> bool:
+    return any(c.get("type") == "DisruptionTarget" and c.get("reason") == "DeletionByTaintManager"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _exit_code(pod: dict[str, Any]) -> int | None:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        terminated = (cs.get("state") or {}).get("terminated") or {}
+        if "exitCode" in terminated:
+            return _int(terminated["exitCode"])
+    return None
 
 
 def _phase(pod: dict[str, Any]) -> str:

@@ -66,7 +66,8 @@ class Params:
     input_location: str = "device"  # cuda: device (QSL loads samples into GPU memory) | host (pinned)
     batch_size: int = positive(32)  # Offline batch
     server_batch_size: int = non_negative(0)  # Server's largest batch (0: batch_size)
-    offline_batch_sizes: str = ""  # e.g. "1,8,32,1024": one Offline test per size; metrics of each
+    offline_batch_sizes: str = ""  # e.g. "1,8,32,1024": one Offline test per size; metrics of each as
+    # <metric>_b<N>, the others those of the last size, except result_valid: 1 only when every size was VALID
     server_batch_buckets: str = ""  # Server's compiled batch sizes (default: powers of two up to batch_size)
     server_target_qps: float = 0.0  # 0: half the calibrated throughput
     offline_target_qps: float = 0.0  # 0: calibrated
@@ -806,6 +807,15 @@ def run(scenario: str, params: Params, ctx: WorkloadContext) -> Measurement:
                 + ", ".join(f"{k}={v:.4g}" for k, v in outcome.metrics.items() if k in _SHOWN))
     primary = outcomes[-1]
     metrics = {**primary.metrics, **metrics, "batch_size": float(tests[-1][1])}
+    if len(tests) > 1:  # several Offline batch sizes: result_valid speaks for all of them, not the last one
+        invalid = [batch for (_, batch, _, _), o in zip(tests, outcomes, strict=True)
+                   if o.metrics.get("result_valid") != 1.0]
+        metrics["result_valid"] = 0.0 if invalid else 1.0
+        metrics["invalid_batch_size_count"] = float(len(invalid))
+        if invalid:
+            notes.append(f"{scenario}: result_valid is 0 because LoadGen did not call batch size(s) "
+                         f"{', '.join(map(str, invalid))} VALID (of {', '.join(str(t[1]) for t in tests)}); "
+                         "see result_valid_b<N> and the notes above")
     if params.mode == "accuracy":
         from bench.models.resnet50 import ACCURACY_GATE
 

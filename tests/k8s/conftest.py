@@ -15,6 +15,7 @@ from bench.executors.k8s_manifests import CONFIG_KEY, CONFIG_MOUNT, KubernetesCo
 from bench.executors.kubernetes import KubernetesExecutor
 from bench.results.rundir import RunDirectory
 
+from .provisioned import assert_requests_listed
 from .standin_apiserver import FakeNode, StandInAPIServer
 
 NAMESPACE = "mlperf"
@@ -23,7 +24,8 @@ TOKEN = "hf_STANDIN_token_value_d3adb33f"  # a fake token: the grep test looks f
 # A stand-in workload for fault cases (the real vLLM would take a minute): reads the group config the Job mounts and
 # prints results the way `bench.run` does (`BENCH_RESULT <json>` lines), then behaves as MODE says. `together`: every
 # result only once all groups of the run are running at the same time (each touches a file in $RENDEZVOUS_DIR and
-# waits for $RENDEZVOUS_COUNT of them), so it passes only when groups really run concurrently.
+# waits for $RENDEZVOUS_COUNT of them), so it passes only when groups really run concurrently. `release`: runs until
+# $RELEASE_FILE exists, then as `ok`. `stubborn`: hangs ignoring SIGTERM, so only the SIGKILL after the grace ends it.
 WORKLOAD = textwrap.dedent(
     """
     import json, os, sys, time
@@ -36,7 +38,9 @@ WORKLOAD = textwrap.dedent(
                 "started_at": "", "duration_s": 0.0, "error": None, "notes": []}
     print(f"workload {mode} starting on {os.environ.get('BENCH_NODE_NAME')}", flush=True)
     if os.environ.get("HF_TOKEN"):
-        print("workload has a token of length", len(os.environ["HF_TOKEN"]), flush=True)
+        # printed in clear, as a careless workload would: the executor must redact it from the log and terminal
+        print("workload has a token of length", len(os.environ["HF_TOKEN"]), "and prints it:", os.environ["HF_TOKEN"],
+              flush=True)
     if mode == "together":
         rendezvous, count = os.environ["RENDEZVOUS_DIR"], int(os.environ["RENDEZVOUS_COUNT"])
         open(os.path.join(rendezvous, group["name"]), "w").close()
@@ -48,6 +52,11 @@ WORKLOAD = textwrap.dedent(
             time.sleep(0.05)
         print("all groups running together", flush=True)
         mode = "ok"
+    if mode == "release":  # runs until the test creates $RELEASE_FILE, then finishes as ok
+        print("workload running", flush=True)
+        while not os.path.exists(os.environ["RELEASE_FILE"]):
+            time.sleep(0.05)
+        mode = "ok"
     if mode == "ok":
         for task in group["tasks"]:
             print("BENCH_RESULT " + json.dumps(result(task)), flush=True)
@@ -57,6 +66,9 @@ WORKLOAD = textwrap.dedent(
         hog = bytearray(400 * 2**20)
         for i in range(0, len(hog), 4096):
             hog[i] = 1
+    if mode == "stubborn":  # ignores SIGTERM: only the SIGKILL after the grace period ends it
+        import signal
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if mode == "crash":
         print("error: llm_throughput/single: RuntimeError: engine died", file=sys.stderr, flush=True)
         sys.exit(1)
@@ -97,6 +109,7 @@ def cluster() -> Iterator[StandInAPIServer]:
     server = StandInAPIServer(standin_nodes()).start()
     yield server
     server.stop()
+    assert_requests_listed(server)  # what the run asked for is in the list the provisioning role grants
 
 
 @pytest.fixture

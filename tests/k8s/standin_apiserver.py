@@ -2,24 +2,41 @@
 
 It speaks the real REST and watch protocol to the real `kubernetes` Python client over loopback HTTP — or HTTPS with
 a throwaway CA (`tls=True`, for the in-cluster configuration, which insists on https): JSON objects with
-resourceVersion, list + watch (chunked JSON lines, `timeoutSeconds`, 410 Expired for versions older than the last
-compaction), create/read/replace/delete, `propagationPolicy` and `gracePeriodSeconds` on deletion, and pod logs with
-`follow=true`.
+resourceVersion, list + watch (chunked JSON lines, `timeoutSeconds`, label and field selectors; a bounded window of
+`watch_window` events, and `compact()`: a watch from an older version gets HTTP 200 and one ERROR event with a 410
+Expired Status, as the watch cache sends it; BOOKMARK events with `allowWatchBookmarks=true`),
+create/read/replace/delete, `propagationPolicy` (a Job's default: Orphan) and `gracePeriodSeconds` on deletion, and
+pod logs with `follow=true`.
 
-It stores Jobs, Pods, ConfigMaps, Secrets, Nodes and Events, and plays the parts of the control plane the executor
-depends on:
-- Job controller: one pod per Job from its template (labels job-name, controller-uid), Job status and conditions
-  (Complete, Failed with BackoffLimitExceeded or DeadlineExceeded after activeDeadlineSeconds).
-- Scheduler: nodeSelector, NoSchedule taints vs tolerations, allocatable nvidia.com/gpu minus what running pods use;
-  an unschedulable pod gets PodScheduled=False/Unschedulable with a message in the real scheduler's words.
+Authentication and RBAC as kube-apiserver's (standin_rbac.py): the kubeconfig's token is the admin's, a service
+account's token (`rbac.service_account_token`) may do what its Roles and ClusterRoles grant, anything else gets the
+real 401/403 Status; every request is recorded with who asked (`rbac.requests`).
+
+It stores Jobs, Pods, ConfigMaps, Secrets, Nodes and Events (and Namespaces, ServiceAccounts and the RBAC objects),
+and plays the parts of the control plane the executor depends on:
+- Admission: a pod whose runtimeClassName names no RuntimeClass (`runtime_classes` exist) or whose
+  serviceAccountName names no ServiceAccount is refused in the plugins' words; every pod gets the
+  DefaultTolerationSeconds tolerations (not-ready / unreachable, 300 s).
+- Job controller: one pod per Job from its template (labels job-name, controller-uid); a refused pod is a
+  FailedCreate Warning Event on the Job (`Error creating: pods "NAME-" is forbidden: ...`), retried with backoff;
+  Job status and conditions: Complete; a pod Failed, deleted or gone counts as failed (backoffLimit), and past the
+  limit or activeDeadlineSeconds the Job gets FailureTarget (BackoffLimitExceeded / DeadlineExceeded), its running
+  pods are deleted gracefully, and Failed follows once they have ended.
+- Scheduler: nodeSelector, NoSchedule and NoExecute taints vs tolerations, allocatable nvidia.com/gpu minus what
+  running pods use; an unschedulable pod gets PodScheduled=False/Unschedulable with a message in the real scheduler's
+  words. Taint manager: a pod on a node with a NoExecute taint it does not tolerate (or past its tolerationSeconds)
+  gets DisruptionTarget=DeletionByTaintManager and is deleted.
+- Graceful deletion: deletionTimestamp and deletionGracePeriodSeconds, SIGTERM, SIGKILL after the grace period, the
+  pod Failed (exit 143 / 137), then gone; grace 0 removes it at once.
 - Kubelet: images whose name contains an entry of `bad_images` fail with ErrImagePull then ImagePullBackOff; other
   containers run their command as a local process — mountPaths mapped to temp dirs (configMap files written out,
   emptyDir empty, hostPath the host's own path), the image's `python3` mapped to the test's Python, env from values,
   the downward API and Secrets — and a memory limit enforced like the OOM killer (RSS of the process tree over the
   limit → SIGKILL, reason OOMKilled, exit code 137).
-- Faults on demand: `evict_pod` (the kubelet evicting under node pressure) and `lose_node` (a node going dark, or
-  being removed): the pod statuses, node conditions and taints, and deletion behaviour a real cluster shows — pods on
-  a lost node stay Terminating unless force-deleted, and a Job deleted in the foreground waits for them.
+- Faults on demand: `evict_pod` (the kubelet evicting under node pressure), `taint_node` (`kubectl taint`),
+  `compact()` and `bump()` (a busy cluster's writes), and `lose_node` (a node going dark, or being removed): the pod
+  statuses, node conditions and taints, and deletion behaviour a real cluster shows — pods on a lost node stay
+  Terminating unless force-deleted, and a Job deleted in the foreground waits for them.
 """
 
 from __future__ import annotations
@@ -48,7 +65,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from .standin_rbac import Authorizer
+
 GPU = "nvidia.com/gpu"
+# What the DefaultTolerationSeconds admission plugin adds to every pod: a node that is not ready or unreachable keeps
+# its pods for 5 minutes before the taint manager evicts them.
+DEFAULT_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+]
 KINDS = {  # plural -> (apiVersion, kind, namespaced)
     "pods": ("v1", "Pod", True),
     "configmaps": ("v1", "ConfigMap", True),
@@ -56,9 +81,17 @@ KINDS = {  # plural -> (apiVersion, kind, namespaced)
     "events": ("v1", "Event", True),
     "nodes": ("v1", "Node", False),
     "jobs": ("batch/v1", "Job", True),
+    "serviceaccounts": ("v1", "ServiceAccount", True),
+    "runtimeclasses": ("node.k8s.io/v1", "RuntimeClass", False),
+    "namespaces": ("v1", "Namespace", False),
+    "roles": ("rbac.authorization.k8s.io/v1", "Role", True),  # RBAC: evaluated by standin_rbac.Authorizer
+    "rolebindings": ("rbac.authorization.k8s.io/v1", "RoleBinding", True),
+    "clusterroles": ("rbac.authorization.k8s.io/v1", "ClusterRole", False),
+    "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
 }
 _ROUTE = re.compile(
-    r"^/(?:api/v1|apis/batch/v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)(?:/(?P<name>[^/]+))?"
+    r"^/(?:api/v1|apis/batch/v1|apis/node\.k8s\.io/v1|apis/rbac\.authorization\.k8s\.io/v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
+    r"(?:/(?P<name>[^/]+))?"
     r"(?:/(?P<sub>log|status))?$"
 )
 
@@ -126,7 +159,9 @@ class StandInAPIServer:
     """A loopback Kubernetes API server stand-in; `start()` it, hand `kubeconfig(path)` to the client, `stop()` it."""
 
     def __init__(self, nodes: list[FakeNode], python: str = sys.executable, version: str = "v1.33.2",
-                 bad_images: tuple[str, ...] = ("does-not-exist",), tick_s: float = 0.05, tls: bool = False) -> None:
+                 bad_images: tuple[str, ...] = ("does-not-exist",), tick_s: float = 0.05, tls: bool = False,
+                 runtime_classes: tuple[str, ...] = ("nvidia", "xen-gpu"), watch_window: int = 10000,
+                 bookmark_s: float = 1.0) -> None:
         self.python = python
         self.version = version
         self.bad_images = bad_images
@@ -136,11 +171,20 @@ class StandInAPIServer:
         self.rv = 100
         self.store: dict[tuple[str, str, str], dict[str, Any]] = {}  # (plural, ns, name) -> object
         self.history: list[tuple[int, str, str, dict[str, Any]]] = []  # (rv, plural, type, object)
-        self.compacted_rv = 0
+        self.compacted_rv = 0  # watches from an older resourceVersion get 410 Expired
+        self.watch_window = watch_window  # events the watch cache keeps; older ones are compacted away
+        self.bookmark_s = bookmark_s  # how often a watch that asked for bookmarks gets one
+        self.expired_watches = 0  # 410 Expired answers sent (for assertions)
+        self.terminating: dict[tuple[str, str], float] = {}  # pod -> monotonic time its grace period ends
+        self.failed_creates: dict[tuple[str, str], tuple[int, float]] = {}  # Job -> (attempts, next attempt)
         self.containers: dict[tuple[str, str], _Container] = {}
         self.pull_started: dict[tuple[str, str], float] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) for assertions
+        self.deletions: list[tuple[str, str, str, str]] = []  # (plural, namespace, name, propagationPolicy given)
         self.bearer_tokens: set[str] = set()  # the credentials clients presented
+        # authentication and RBAC (standin_rbac.py); the kubeconfig's token is the admin's, allowed everything
+        self.rbac = Authorizer(self.get, self.items)
+        self.rbac.add_admin_token("standin-token")
         self.runs: list[PodRun] = []  # every pod process, in start order
         self.lost_nodes: set[str] = set()
         self._tmp = Path(tempfile.mkdtemp(prefix="standin-k8s-"))
@@ -151,6 +195,9 @@ class StandInAPIServer:
         shim.chmod(0o755)
         for node in nodes:
             self._put("nodes", "", node.manifest(), "ADDED")
+        for handler in runtime_classes:  # what the runtime class playbook creates (RuntimeClass name = handler)
+            self._put("runtimeclasses", "", {"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+                                             "metadata": {"name": handler}, "handler": handler}, "ADDED")
         self._stop = threading.Event()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
@@ -215,6 +262,8 @@ class StandInAPIServer:
             else:
                 self.store[(plural, ns, meta["name"])] = obj
             self.history.append((self.rv, plural, event, copy.deepcopy(obj)))
+            if len(self.history) > self.watch_window:  # the watch cache's window: older versions expire
+                self.compacted_rv = max(self.compacted_rv, self.history.pop(0)[0])
             self.changed.notify_all()
             return obj
 
@@ -228,10 +277,19 @@ class StandInAPIServer:
             return [copy.deepcopy(o) for (p, n, _), o in self.store.items() if p == plural and ns in (None, n)]
 
     def compact(self) -> None:
-        """Forget the watch history (as etcd compaction does): watches from older versions get 410 Expired."""
+        """Compact up to the current resourceVersion (as etcd compaction does): a watch that starts or resumes from
+        an older version gets 410 Expired. Watches already open keep streaming, as the watch cache's do; `history`
+        stays readable for assertions."""
         with self.lock:
             self.compacted_rv = self.rv
-            self.history.clear()
+
+    def bump(self) -> None:
+        """Someone else's write (the cluster is busy): the resourceVersion moves on."""
+        with self.lock:
+            self._put("events", "kube-system", {
+                "apiVersion": "v1", "kind": "Event", "metadata": {"name": "bystander"}, "reason": "Busy",
+                "involvedObject": {"kind": "Node", "name": "bystander"}, "message": str(self.rv), "type": "Normal",
+            }, "MODIFIED")
 
     def add_running_pod(self, ns: str, name: str, node: str, gpus: int) -> None:
         """A pod of someone else holding GPUs on `node` (for 'Insufficient nvidia.com/gpu')."""
@@ -287,6 +345,10 @@ class StandInAPIServer:
                 auth = self.headers.get("Authorization") or ""
                 if auth.lower().startswith("bearer "):
                     server.bearer_tokens.add(auth[len("bearer "):])
+                refused = server.rbac.admit(method, url.path, query, auth)
+                if refused is not None:
+                    self._body()  # read what was sent, so that the connection can carry the answer
+                    return self._send(*refused)
                 try:
                     if url.path.rstrip("/") == "/version":
                         major, minor = server.version.lstrip("v").split(".")[:2]
@@ -323,7 +385,8 @@ class StandInAPIServer:
             if query.get("watch") in ("true", "1"):
                 return self._watch(h, plural, ns, query)
             with self.lock:
-                items = [o for o in self.items(plural, ns or None) if _matches(o, query.get("labelSelector"))]
+                items = [o for o in self.items(plural, ns or None) if _matches(o, query.get("labelSelector"))
+                         and _matches_fields(o, query.get("fieldSelector"))]
                 return h._send(200, {"apiVersion": api_version, "kind": f"{kind}List",
                                      "metadata": {"resourceVersion": str(self.rv)}, "items": items})
         if method == "GET" and sub == "log":
@@ -355,7 +418,11 @@ class StandInAPIServer:
             body = h._body()
             grace = body.get("gracePeriodSeconds", query.get("gracePeriodSeconds"))
             grace = None if grace is None else int(grace)
-            policy = body.get("propagationPolicy") or query.get("propagationPolicy") or "Background"
+            # batch/v1 Jobs orphan their pods unless told otherwise (kubectl sends Background; the API default is
+            # Orphan, kept for compatibility); other kinds default to Background
+            given = body.get("propagationPolicy") or query.get("propagationPolicy") or ""
+            self.deletions.append((plural, ns, name or "", given))
+            policy = given or ("Orphan" if plural == "jobs" else "Background")
             with self.lock:
                 found = self.get(plural, ns, name)
                 if not found:
@@ -363,6 +430,10 @@ class StandInAPIServer:
                 if plural == "pods":
                     self.delete_pod(ns, name, grace)
                     return h._send(200, found)
+                if plural == "jobs" and policy == "Orphan":  # the garbage collector drops the owner reference
+                    for pod in self._job_pods(ns, name):
+                        pod["metadata"].pop("ownerReferences", None)
+                        self._put("pods", ns, pod, "MODIFIED")
                 if plural == "jobs" and policy != "Orphan":
                     for pod in self._job_pods(ns, name):
                         self.delete_pod(ns, pod["metadata"]["name"], grace)
@@ -375,36 +446,64 @@ class StandInAPIServer:
         return h._send(405, _status(405, "MethodNotAllowed", method))
 
     def _watch(self, h: Any, plural: str, ns: str, query: dict[str, str]) -> None:
+        """A watch as the watch cache serves it: HTTP 200 and one JSON event a line. From a version older than the
+        cache's window the only event is ERROR with a 410 Expired Status (then the stream ends); with
+        allowWatchBookmarks=true a BOOKMARK (just the current resourceVersion) every `bookmark_s` and before the
+        timeout ends."""
         since = int(query.get("resourceVersion") or 0)
         timeout = float(query.get("timeoutSeconds") or 1800)
-        selector = query.get("labelSelector")
+        selector, fields = query.get("labelSelector"), query.get("fieldSelector")
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        api_version, kind, _ = KINDS[plural]
         h._start_chunked("application/json")
         end = time.monotonic() + timeout
+        next_bookmark, last_sent = time.monotonic() + self.bookmark_s, False
+
+        def send(typ: str, obj: dict[str, Any]) -> None:
+            h._chunk((json.dumps({"type": typ, "object": obj}) + "\n").encode())
+
+        def bookmark() -> None:
+            send("BOOKMARK", {"kind": kind, "apiVersion": api_version, "metadata": {"resourceVersion": str(since)}})
+
         try:
             with self.lock:
                 if since and since < self.compacted_rv:
-                    h._chunk((json.dumps({"type": "ERROR", "object": _status(
-                        410, "Expired", f"too old resource version: {since} ({self.compacted_rv})")}) + "\n").encode())
-                    return
+                    self.expired_watches += 1
+                    return send("ERROR", _status(410, "Expired",
+                                                 f"too old resource version: {since} ({self.compacted_rv})"))
                 if not since:  # no version: the current state as ADDED events first
                     for obj in self.items(plural, ns or None):
-                        if _matches(obj, selector):
-                            h._chunk((json.dumps({"type": "ADDED", "object": obj}) + "\n").encode())
+                        if _matches(obj, selector) and _matches_fields(obj, fields):
+                            send("ADDED", obj)
                     since = self.rv
             while not self._stop.is_set():
                 with self.lock:
+                    if self.history and since < self.history[0][0] - 1:  # fell out of the window while open
+                        self.expired_watches += 1
+                        return send("ERROR", _status(410, "Expired",
+                                                     f"too old resource version: {since} ({self.history[0][0] - 1})"))
                     pending = [(rv, t, o) for rv, p, t, o in self.history
                                if rv > since and p == plural and (not ns or o["metadata"].get("namespace") == ns)]
                     if not pending:
-                        left = end - time.monotonic()
+                        now = time.monotonic()
+                        if bookmarks and (now >= next_bookmark or (not last_sent and end - now <= 0.2)):
+                            last_sent |= end - now <= 0.2
+                            since = self.rv  # nothing this watch selects changed up to here
+                            next_bookmark = now + self.bookmark_s
+                            bookmark()
+                            continue
+                        left = end - now
                         if left <= 0:
                             return
-                        self.changed.wait(timeout=min(left, 0.5))
+                        waits = [left, 0.5]
+                        if bookmarks:
+                            waits += [next_bookmark - now] + ([] if last_sent else [left - 0.2])
+                        self.changed.wait(timeout=max(min(waits), 0.01))
                         continue
                 for rv, typ, obj in pending:
                     since = rv
-                    if _matches(obj, selector):
-                        h._chunk((json.dumps({"type": typ, "object": obj}) + "\n").encode())
+                    if _matches(obj, selector) and _matches_fields(obj, fields):
+                        send(typ, obj)
         finally:
             h._end_chunked()
 
@@ -451,6 +550,10 @@ class StandInAPIServer:
         return [p for p in self.items("pods", ns) if p["metadata"].get("labels", {}).get("job-name") == job]
 
     def _jobs(self) -> None:
+        """The Job controller for the Jobs the executor makes (parallelism 1, restartPolicy Never): pods counted as
+        failed when Failed or terminating (podReplacementPolicy TerminatingOrFailed), a pod that vanished counted as
+        failed too; FailureTarget first (DeadlineExceeded / BackoffLimitExceeded) while it terminates the pods
+        that still run, gracefully, and Failed once none does."""
         for job in self.items("jobs"):
             ns, name = job["metadata"]["namespace"], job["metadata"]["name"]
             if job["metadata"].get("deletionTimestamp"):  # foreground deletion: gone once its pods are
@@ -458,29 +561,50 @@ class StandInAPIServer:
                     self._put("jobs", ns, job, "DELETED")
                 continue
             status = job.setdefault("status", {})
-            if any(c["type"] in ("Complete", "Failed") for c in status.get("conditions", [])):
+            conditions = status.get("conditions", [])
+            if any(c["type"] in ("Complete", "Failed") for c in conditions):
                 continue
-            pods = [p for p in self.items("pods", ns) if p["metadata"].get("labels", {}).get("job-name") == name]
+            pods = self._job_pods(ns, name)
+            running = [p for p in pods if p["status"].get("phase") not in ("Succeeded", "Failed")]
+            target = next((c for c in conditions if c["type"] == "FailureTarget"), None)
+            if target is not None:
+                if not running:
+                    self._finish_job(job, "Failed", target["reason"], target["message"])
+                continue
+            annotations = job["metadata"].setdefault("annotations", {})
             if not status.get("startTime"):
                 status["startTime"] = now_iso()
-                job["metadata"]["annotations"] = {"standin/started": str(time.monotonic())}
+                annotations["standin/started"] = str(time.monotonic())
                 self._put("jobs", ns, job, "MODIFIED")
-                self._create_pod(job)
-                continue
-            started = float(job["metadata"]["annotations"]["standin/started"])
+            started = float(annotations["standin/started"])
             deadline = job["spec"].get("activeDeadlineSeconds")
             if deadline and time.monotonic() - started > deadline:
-                self._finish_job(job, "Failed", "DeadlineExceeded", "Job was active longer than specified deadline")
-                for pod in pods:
-                    self.delete_pod(ns, pod["metadata"]["name"])
+                self._fail_job(job, running, "DeadlineExceeded", "Job was active longer than specified deadline")
                 continue
-            for pod in pods:
-                phase = pod["status"].get("phase")
-                if phase == "Succeeded":
-                    self._finish_job(job, "Complete", None, None, succeeded=1)
-                elif phase == "Failed":
-                    self._finish_job(job, "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff "
-                                     "limit", failed=1)
+            if any(p["status"].get("phase") == "Succeeded" for p in pods):
+                self._finish_job(job, "Complete", None, None, succeeded=1, active=0)
+                continue
+            present = {p["metadata"]["name"] for p in pods}
+            failed = [p for p in pods if p["status"].get("phase") == "Failed" or p["metadata"].get(
+                "deletionTimestamp")]
+            vanished = [n for n in annotations.get("standin/pods", "").split(",") if n and n not in present]
+            if failed or vanished:
+                status["failed"] = len(failed) + len(vanished)
+                if status["failed"] > int(job["spec"].get("backoffLimit", 6)):
+                    self._fail_job(job, [p for p in running if p not in failed], "BackoffLimitExceeded",
+                                   "Job has reached the specified backoff limit")
+                    continue
+            if not running or all(p in failed for p in running):
+                self._create_pod(job)
+
+    def _fail_job(self, job: dict[str, Any], running: list[dict[str, Any]], reason: str, message: str) -> None:
+        """FailureTarget now; the pods still running are terminated gracefully; Failed once they have ended."""
+        ns = job["metadata"]["namespace"]
+        self._finish_job(job, "FailureTarget", reason, message)
+        for pod in running:
+            self.delete_pod(ns, pod["metadata"]["name"])
+        if not running:
+            self._finish_job(job, "Failed", reason, message)
 
     def _finish_job(self, job: dict[str, Any], ctype: str, reason: str | None, message: str | None,
                     **counts: int) -> None:
@@ -493,25 +617,80 @@ class StandInAPIServer:
         self._put("jobs", job["metadata"]["namespace"], job, "MODIFIED")
 
     def _create_pod(self, job: dict[str, Any]) -> None:
+        """Create the Job's next pod through admission; a rejection is a FailedCreate event on the Job and a retry
+        with the controller's backoff (1 s doubling, at most 60 s), as the real Job controller does."""
+        ns, job_name = job["metadata"]["namespace"], job["metadata"]["name"]
+        attempts, next_try = self.failed_creates.get((ns, job_name), (0, 0.0))
+        if time.monotonic() < next_try:
+            return
         template = copy.deepcopy(job["spec"]["template"])
-        name = f"{job['metadata']['name']}-{secrets.token_hex(3)[:5]}"
-        labels = {**template.get("metadata", {}).get("labels", {}), "job-name": job["metadata"]["name"],
-                  "batch.kubernetes.io/job-name": job["metadata"]["name"],
-                  "controller-uid": job["metadata"]["uid"]}
+        refused = self._admit(ns, job_name, template["spec"])
+        if refused:
+            self.failed_creates[(ns, job_name)] = (attempts + 1, time.monotonic() + min(60.0, 2.0 ** attempts))
+            self._record_event(ns, job, "FailedCreate", f"Error creating: {refused}")
+            return
+        self.failed_creates.pop((ns, job_name), None)
+        name = f"{job_name}-{secrets.token_hex(3)[:5]}"
+        labels = {**template.get("metadata", {}).get("labels", {}), "job-name": job_name,
+                  "batch.kubernetes.io/job-name": job_name, "controller-uid": job["metadata"]["uid"]}
+        spec = template["spec"]
+        spec["tolerations"] = [*spec.get("tolerations", []), *DEFAULT_TOLERATIONS]  # DefaultTolerationSeconds
         pod = {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": name, "labels": labels, "ownerReferences": [
-                {"apiVersion": "batch/v1", "kind": "Job", "name": job["metadata"]["name"],
+                {"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
                  "uid": job["metadata"]["uid"], "controller": True}]},
-            "spec": template["spec"],
+            "spec": spec,
             "status": {"phase": "Pending"},
         }
-        self._put("pods", job["metadata"]["namespace"], pod, "ADDED")
+        self._put("pods", ns, pod, "ADDED")
+        annotations = job["metadata"].setdefault("annotations", {})
+        annotations["standin/pods"] = ",".join(n for n in [annotations.get("standin/pods", ""), name] if n)
+        job["status"]["active"] = 1
+        self._put("jobs", ns, job, "MODIFIED")
+
+    def _admit(self, ns: str, job_name: str, spec: dict[str, Any]) -> str | None:
+        """The admission plugins' refusals, in their words (RuntimeClass, ServiceAccount): the error text or None."""
+        forbidden = f'pods "{job_name}-" is forbidden: '  # the pod has only its generateName yet
+        runtime_class = spec.get("runtimeClassName")
+        if runtime_class and self.get("runtimeclasses", "", runtime_class) is None:
+            return f'{forbidden}pod rejected: RuntimeClass "{runtime_class}" not found'
+        account = spec.get("serviceAccountName")
+        if account and account != "default" and self.get("serviceaccounts", ns, account) is None:
+            return f'{forbidden}error looking up service account {ns}/{account}: serviceaccount "{account}" not found'
+        return None
+
+    def _record_event(self, ns: str, involved: dict[str, Any], reason: str, message: str,
+                      typ: str = "Warning", component: str = "job-controller") -> None:
+        """A core/v1 Event about `involved`; a repeat of the same one bumps its count (the event recorder's
+        aggregation), as `kubectl get events` shows it."""
+        meta = involved["metadata"]
+        for event in self.items("events", ns):
+            ref = event.get("involvedObject") or {}
+            if ref.get("uid") == meta.get("uid") and event.get("reason") == reason and event.get("message") == message:
+                event.update(count=int(event.get("count", 1)) + 1, lastTimestamp=now_iso())
+                self._put("events", ns, event, "MODIFIED")
+                return
+        self._put("events", ns, {
+            "apiVersion": "v1", "kind": "Event", "metadata": {"name": f"{meta['name']}.{secrets.token_hex(8)}"},
+            "involvedObject": {"apiVersion": involved.get("apiVersion", "v1"), "kind": involved.get("kind"),
+                               "name": meta["name"], "namespace": ns, "uid": meta.get("uid"),
+                               "resourceVersion": meta.get("resourceVersion")},
+            "reason": reason, "message": message, "type": typ, "count": 1, "firstTimestamp": now_iso(),
+            "lastTimestamp": now_iso(), "source": {"component": component}, "reportingComponent": component,
+        }, "ADDED")
 
     def _pods(self) -> None:
         for pod in self.items("pods"):
             ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            if self._taint_evicts(pod):
+                continue
             if pod["spec"].get("nodeName") in self.lost_nodes:  # no kubelet there to update it
+                continue
+            if (ns, name) in self.terminating:
+                self._terminate(pod)
+                continue
+            if pod["metadata"].get("deletionTimestamp"):
                 continue
             status = pod["status"]
             if status.get("phase") != "Pending" and (ns, name) not in self.containers:
@@ -537,8 +716,8 @@ class StandInAPIServer:
                 reasons["node(s) didn't match Pod's node affinity/selector"] = reasons.get(
                     "node(s) didn't match Pod's node affinity/selector", 0) + 1
                 continue
-            taint = next((t for t in node.get("spec", {}).get("taints", []) if t.get("effect") == "NoSchedule"
-                          and not _tolerates(tolerations, t)), None)
+            taint = next((t for t in node.get("spec", {}).get("taints", [])
+                          if t.get("effect") in ("NoSchedule", "NoExecute") and not _tolerates(tolerations, t)), None)
             if taint:
                 text = f"node(s) had untolerated taint {{{taint['key']}: {taint.get('value', '')}}}"
                 reasons[text] = reasons.get(text, 0) + 1
@@ -693,19 +872,91 @@ class StandInAPIServer:
         self._put("pods", ns, pod, "MODIFIED")
 
     def delete_pod(self, ns: str, name: str, grace_s: int | None = None) -> None:
-        """Delete a pod. On a lost node only a forced deletion (grace 0) removes it: nothing confirms it stopped, so
-        otherwise it stays Terminating (deletionTimestamp set), as `kubectl get pods` shows on a real cluster."""
+        """Delete a pod as the API server and the kubelet do. Grace 0 (`--force`) removes it at once. Otherwise it
+        gets deletionTimestamp and deletionGracePeriodSeconds (the request's, else the pod's
+        terminationGracePeriodSeconds) and its container SIGTERM, SIGKILL when the grace period is over; then its
+        phase becomes Failed (exit 143 or 137; Succeeded had it exited 0) and it disappears. A pod whose container
+        is not running goes at once. On a lost node nothing confirms it stopped: it stays Terminating."""
         with self.lock:
             pod = self.get("pods", ns, name)
-            self._kill((ns, name))
             if pod is None:
                 return
-            if pod["spec"].get("nodeName") in self.lost_nodes and grace_s != 0:
-                if not pod["metadata"].get("deletionTimestamp"):
-                    pod["metadata"].update(deletionTimestamp=now_iso(), deletionGracePeriodSeconds=grace_s or 30)
-                    self._put("pods", ns, pod, "MODIFIED")
+            key = (ns, name)
+            if grace_s == 0:
+                self._kill(key, signal.SIGKILL)
+                self.terminating.pop(key, None)
+                self._put("pods", ns, pod, "DELETED")
                 return
-            self._put("pods", ns, pod, "DELETED")
+            grace = int(pod["spec"].get("terminationGracePeriodSeconds", 30) if grace_s is None else grace_s)
+            if pod["metadata"].get("deletionTimestamp"):  # already terminating: a new deletion only shortens it
+                if key in self.terminating:
+                    self.terminating[key] = min(self.terminating[key], time.monotonic() + grace)
+                return
+            ends = (datetime.now(UTC) + timedelta(seconds=grace)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            pod["metadata"].update(deletionTimestamp=ends, deletionGracePeriodSeconds=grace)
+            self._put("pods", ns, pod, "MODIFIED")
+            if pod["spec"].get("nodeName") in self.lost_nodes:
+                return
+            c = self.containers.get(key)
+            if c is None or c.finished_at:  # nothing runs there (never started, or already ended)
+                self._put("pods", ns, pod, "DELETED")
+                return
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.proc.pid, signal.SIGTERM)
+            self.terminating[key] = time.monotonic() + grace
+
+    def _terminate(self, pod: dict[str, Any]) -> None:
+        """The kubelet's side of a graceful deletion: SIGKILL after the grace period, the terminal status, gone."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        c = self.containers[(ns, name)]
+        if c.proc.poll() is None and time.monotonic() >= self.terminating[(ns, name)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.proc.pid, signal.SIGKILL)
+            c.proc.wait()
+        if c.proc.poll() is None:
+            return
+        self._watch_container(pod)
+        del self.terminating[(ns, name)]
+        self._put("pods", ns, pod, "DELETED")
+
+    def taint_node(self, name: str, key: str, value: str = "", effect: str = "NoExecute") -> None:
+        """`kubectl taint nodes NAME KEY=VALUE:EFFECT`."""
+        with self.lock:
+            node = self.get("nodes", "", name)
+            assert node is not None, f"no node {name}"
+            taint = {"key": key, "value": value, "effect": effect, "timeAdded": now_iso()}
+            node.setdefault("spec", {})["taints"] = [*node["spec"].get("taints", []), taint]
+            self._put("nodes", "", node, "MODIFIED")
+
+    def _taint_evicts(self, pod: dict[str, Any]) -> bool:
+        """The taint manager: a pod on a node with a NoExecute taint it does not tolerate (or tolerates for
+        tolerationSeconds, now over) gets DisruptionTarget=DeletionByTaintManager and is deleted."""
+        node_name = pod["spec"].get("nodeName")
+        if not node_name or pod["metadata"].get("deletionTimestamp"):
+            return False
+        node = self.get("nodes", "", node_name)
+        for taint in (node or {}).get("spec", {}).get("taints", []):
+            if taint.get("effect") != "NoExecute":
+                continue
+            toleration = _toleration(pod["spec"].get("tolerations") or [], taint)
+            if toleration is not None and toleration.get("tolerationSeconds") is None:
+                continue
+            if toleration is not None:
+                added = datetime.strptime(taint.get("timeAdded") or now_iso(), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+                if datetime.now(UTC) < added + timedelta(seconds=int(toleration["tolerationSeconds"])):
+                    continue
+            ns = pod["metadata"]["namespace"]
+            message = "Taint manager: deleting due to NoExecute taint"
+            pod["status"]["conditions"] = [*pod["status"].get("conditions", []), {
+                "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
+                "message": message, "lastTransitionTime": now_iso()}]
+            self._put("pods", ns, pod, "MODIFIED")
+            self._record_event(ns, pod, "TaintManagerEviction",
+                               f"Marking for deletion Pod {ns}/{pod['metadata']['name']}", typ="Normal",
+                               component="taint-eviction-controller")
+            self.delete_pod(ns, pod["metadata"]["name"])
+            return True
+        return False
 
     def _kill(self, key: tuple[str, str], sig: signal.Signals = signal.SIGTERM) -> None:
         c = self.containers.get(key)
@@ -859,15 +1110,35 @@ def _matches(obj: dict[str, Any], selector: str | None) -> bool:
     return True
 
 
-def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
+def _matches_fields(obj: dict[str, Any], selector: str | None) -> bool:
+    """A field selector (`involvedObject.name=x,type!=Normal`): dotted paths into the object, = / == / !=."""
+    for term in (selector or "").split(","):
+        if not term.strip():
+            continue
+        negate = "!=" in term
+        path, _, value = term.replace("!=", "=").replace("==", "=").partition("=")
+        found: Any = obj
+        for part in path.strip().split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        if (str(found if found is not None else "") == value.strip()) == negate:
+            return False
+    return True
+
+
+def _toleration(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> dict[str, Any] | None:
+    """The toleration that matches the taint, or None."""
     for t in tolerations:
         if t.get("effect") not in (None, "", taint.get("effect")):
             continue
-        if t.get("operator") == "Exists" and t.get("key") in (None, taint["key"]):
-            return True
+        if t.get("operator") == "Exists" and t.get("key") in (None, "", taint["key"]):
+            return t
         if t.get("key") == taint["key"] and t.get("value", "") == taint.get("value", ""):
-            return True
-    return False
+            return t
+    return None
+
+
+def _tolerates(tolerations: list[dict[str, Any]], taint: dict[str, str]) -> bool:
+    return _toleration(tolerations, taint) is not None
 
 
 def _tree_rss(pid: int) -> int:

@@ -127,8 +127,9 @@ def test_bootstrap_smoke_launches_the_smoke_suite_on_the_new_cluster(cluster, tm
     assert bootstrap(hosts, smoke=True, results_dir=tmp_path / "results", echo=lines.append) == 0
     assert signal.getsignal(signal.SIGINT) is sigint  # Ctrl-C still interrupts this process afterwards
     admin = tmp_path / "site" / "artifacts" / "admin.conf"
-    expected = [sys.executable, "-m", "pytest", "-m", "smoke", "--executor", "kubernetes", "--kubeconfig", str(admin),
-                "--namespace", "mlperf-smoke", "--profile", "llama3.1-8b", "--results-dir", str(tmp_path / "results")]
+    expected = [sys.executable, "-m", "pytest", f"--rootdir={root}", f"--config-file={root / 'pyproject.toml'}",
+                "-m", "smoke", "--executor=kubernetes", f"--kubeconfig={admin}", "--namespace=mlperf-smoke",
+                "--profile=llama3.1-8b", f"--results-dir={tmp_path / 'results'}"]
     assert launched == [(expected, root)]
     assert lines[-1] == f"[bootstrap] {shlex.join(expected)}"
 

@@ -218,7 +218,9 @@ def test_token_value_never_written(cluster, k8s_config, run_dir, tmp_path: Path)
     assert all(r.passed for r in results)
     secret = cluster.get("secrets", NAMESPACE, "hf-token")
     assert secret is not None and "HF_TOKEN" in secret["data"]  # the pod got it through the Secret
-    assert any("workload has a token of length" in line for line in lines)
+    assert f"workload has a token of length {len(TOKEN)} and prints it: ***" in lines  # redacted, live
+    assert f"workload has a token of length {len(TOKEN)} and prints it: ***" in (
+        run_dir.logs / "llm_throughput.log").read_text()
     run_dir.add_results(results)
     (run_dir.junit).write_text(json.dumps([r.to_dict() for r in results]))
     written = [p for p in run_dir.path.rglob("*") if p.is_file()]

@@ -1,5 +1,6 @@
 """In a pod: no --kubeconfig, KUBERNETES_SERVICE_HOST/PORT set and the service account's token and CA mounted — the
-executor reaches the API server over TLS it verifies against that CA, with that token."""
+executor reaches the API server over TLS it verifies against that CA, with that token, and may do what the
+provisioning role grants that account (the stand-in enforces RBAC for it; test_rbac.py has the refusals)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from bench.executors.k8s_manifests import KubernetesConfig
 
 from .conftest import NAMESPACE, StandInWorkloadExecutor, make_group, standin_nodes
+from .provisioned import HARNESS_TOKEN, executor_requests, provision
 from .standin_apiserver import StandInAPIServer
 from .test_executor import assert_nothing_left
 
@@ -20,14 +22,15 @@ SA_TOKEN = "standin-service-account-token"
 @pytest.fixture
 def tls_cluster() -> Iterator[StandInAPIServer]:
     server = StandInAPIServer(standin_nodes(), tls=True).start()
+    provision(server, NAMESPACE, token=SA_TOKEN)  # roles/benchmark_namespace's objects, SA_TOKEN its account's
     yield server
     server.stop()
 
 
-def service_account(directory: Path, ca_cert: Path) -> Path:
+def service_account(directory: Path, ca_cert: Path, token: str = SA_TOKEN) -> Path:
     """What Kubernetes mounts at /var/run/secrets/kubernetes.io/serviceaccount."""
     directory.mkdir()
-    (directory / "token").write_text(SA_TOKEN)
+    (directory / "token").write_text(token)
     (directory / "ca.crt").write_bytes(ca_cert.read_bytes())
     (directory / "namespace").write_text(NAMESPACE)
     return directory
@@ -48,7 +51,8 @@ def test_in_cluster_service_account_reaches_the_api_server(tls_cluster, run_dir,
                                        service_account_dir=service_account(tmp_path / "sa", tls_cluster.ca_cert))
     results = executor.run(make_group(), run_dir, lambda _: None)
     assert all(r.passed for r in results), [r.error for r in results]
-    assert tls_cluster.bearer_tokens == {SA_TOKEN}
+    assert tls_cluster.bearer_tokens - {HARNESS_TOKEN} == {SA_TOKEN}
+    assert {r.user for r in executor_requests(tls_cluster)} == {f"system:serviceaccount:{NAMESPACE}:bench-runner"}
     assert ("POST", f"/apis/batch/v1/namespaces/{NAMESPACE}/jobs") in tls_cluster.requests
     assert_nothing_left(tls_cluster)
 

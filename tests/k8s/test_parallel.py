@@ -22,6 +22,7 @@ from bench.results.rundir import RunDirectory, load_results
 from bench.suite import Choices, SuiteRun
 
 from .conftest import StandInWorkloadExecutor, make_group
+from .provisioned import assert_requests_listed
 from .standin_apiserver import FakeNode, PodRun, StandInAPIServer
 from .test_executor import assert_nothing_left
 
@@ -35,6 +36,7 @@ def cluster() -> Iterator[StandInAPIServer]:
                                FakeNode("gpu-a30-2", gpus=1, labels={"gpu.example/pool": "a30"})]).start()
     yield server
     server.stop()
+    assert_requests_listed(server)
 
 
 def make_suite(mode: str, config: KubernetesConfig, run_dir: RunDirectory, lines: list[str],

@@ -231,3 +231,30 @@ def test_accuracy_mode_on_a_small_imagenet_layout(tmp_path: Path) -> None:
     assert m.metrics["accuracy_samples"] == 6 and m.metrics["accuracy_duplicates"] == 0
     assert 0 <= m.metrics["accuracy_top1_pct"] <= 100 and m.metrics["accuracy_meets_mlperf_gate"] in (0.0, 1.0)
     assert m.config["data"].startswith("ImageNet") and any("top-1" in n for n in m.notes)
+
+
+def test_every_offline_batch_size_is_gated_not_only_the_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    """--full runs several Offline batch sizes; one INVALID among them fails result_valid and is named."""
+    from bench.profiles import LLAMA31_8B, select_gates
+    from bench.results.schema import Result
+
+    real_calibrate = rn.calibrate
+
+    def calibrate(runner, batch: int, batches: int) -> tuple[float, float]:
+        if batch == 2:  # too few samples for min_duration: LoadGen calls this batch size INVALID
+            return 1.0, 2.0
+        return real_calibrate(runner, batch, batches)
+
+    monkeypatch.setattr(rn, "calibrate", calibrate)
+    m = rn.run("Offline", rn.Params(**{**CPU_SMOKE, "offline_batch_sizes": "2,4"}), _ctx(tmp_path))
+    assert m.metrics["result_valid_b2"] == 0.0 and m.metrics["result_valid_b4"] == 1.0
+    assert m.metrics["result_valid"] == 0.0 and m.metrics["invalid_batch_size_count"] == 1.0
+    assert m.metrics["batch_size"] == 4.0  # the other figures are the last size's
+    assert any(n.startswith("Offline: result_valid is 0 because LoadGen did not call batch size(s) 2 VALID")
+               for n in m.notes), m.notes
+    assert any(n.startswith("Offline_b2: LoadGen says INVALID") for n in m.notes), m.notes
+    gates = select_gates(LLAMA31_8B.threshold_table("resnet50", "Offline"), "Tesla T4")
+    result = Result("resnet50", "Offline", "llama3.1-8b", metrics=m.metrics, thresholds=gates)
+    result.evaluate()
+    assert not result.passed and result.failed_thresholds() == ["result_valid = 0, gate >= 1"]
