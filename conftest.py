@@ -24,13 +24,13 @@ from bench.errors import BenchError
 from bench.executors.cluster_check import check_cluster
 from bench.overrides import ParamOverrides, parse_engine_args
 from bench.pytest_plugin import PLUGIN_NAME, add_timeout_alias
-from bench.results.rundir import RunDirectory
+from bench.results.rundir import RunDirectory, new_run_id
 from bench.suite import Choices, SuiteRun, choose
 from bench.workloads import BENCHMARKS
 
 BENCHMARK_DIR = Path(__file__).parent / "tests" / "benchmarks"
 _CHOICES = pytest.StashKey[Choices]()
-_RUN_DIR = pytest.StashKey[RunDirectory]()
+_RUN_PATH = pytest.StashKey[Path]()
 _SUITE = pytest.StashKey[SuiteRun]()
 _USER_JUNIT = pytest.StashKey[str]()
 
@@ -59,13 +59,15 @@ def pytest_configure(config: pytest.Config) -> None:
             check_cluster(choices.executor)  # one error up front, not one failed test per benchmark
     except BenchError as exc:
         raise pytest.UsageError(str(exc)) from None
-    run_dir = RunDirectory.create(Path(config.getoption("results_dir")))
+    # The run directory is named now (the header shows it, junit.xml goes there) and created once the plan is valid
+    # (pytest_collection_modifyitems): a bad --param or --model leaves no empty run and `latest` where it was.
+    run_path = RunDirectory.path_for(Path(config.getoption("results_dir")), new_run_id())
     config.stash[_CHOICES] = choices
-    config.stash[_RUN_DIR] = run_dir
+    config.stash[_RUN_PATH] = run_path
     if config.option.xmlpath:
         config.stash[_USER_JUNIT] = config.option.xmlpath
     else:
-        config.option.xmlpath = str(run_dir.junit)
+        config.option.xmlpath = str(run_path / "junit.xml")
 
 
 def _kubernetes_options(config: pytest.Config) -> dict | None:
@@ -88,7 +90,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if _CHOICES not in config.stash:
         return ["kcloud-mlperf: benchmark suite not selected (use -m smoke or --full)"]
     lines = ["kcloud-mlperf", *(f"  {line}" for line in config.stash[_CHOICES].lines())]
-    return [*lines, f"  results:  {config.stash[_RUN_DIR].path}"]
+    return [*lines, f"  results:  {config.stash[_RUN_PATH]}"]
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -132,13 +134,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             size="full" if full else "smoke", model=config.getoption("model"),
             params=ParamOverrides.parse(config.getoption("bench_param"), BENCHMARKS),
             engine_args=parse_engine_args(config.getoption("engine_arg")),
-            timeout_s=config.getoption("bench_timeout"), echo=_terminal_echo(config), run_dir=config.stash[_RUN_DIR],
+            timeout_s=config.getoption("bench_timeout"), echo=_terminal_echo(config),
+            run_id=config.stash[_RUN_PATH].name,
         )
     except BenchError as exc:
+        if _USER_JUNIT not in config.stash:
+            _withdraw_junit(config)
         raise pytest.UsageError(str(exc)) from None
     config.stash[_SUITE] = suite
     for line in suite.plan_lines():  # known once the plan is: the header above was printed before collection
         suite.echo(f"  {line}")
+
+
+def _withdraw_junit(config: pytest.Config) -> None:
+    """No run directory, so no junit.xml in it: pytest_configure pointed --junitxml there, and pytest's junitxml
+    plugin would create the directory to write it at session end. pytest has no public way to take --junitxml back;
+    this undoes what that plugin's pytest_configure did, as its own pytest_unconfigure does."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        del config.stash[xml_key]
+        config.pluginmanager.unregister(xml)
 
 
 def _terminal_echo(config: pytest.Config):
@@ -172,7 +189,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    run_dir = config.stash.get(_RUN_DIR, None)
+    suite = config.stash.get(_SUITE, None)
     user_junit = config.stash.get(_USER_JUNIT, None)
-    if run_dir is not None and user_junit and Path(user_junit).exists():
-        shutil.copyfile(user_junit, run_dir.junit)
+    if suite is not None and user_junit and Path(user_junit).exists():
+        shutil.copyfile(user_junit, suite.run_dir.junit)

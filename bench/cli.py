@@ -1,4 +1,4 @@
-"""The `bench` command: run one benchmark outside pytest, build the tiny model, look at results.
+"""The `bench` command: run one benchmark outside pytest, build the tiny model, look at and compare results.
 
 Every user error ends as one line `bench: error: …` naming the problem and the fix, exit code 2.
 """
@@ -65,6 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--results-dir", type=Path, default=Path("results"))
     res.add_argument("--format", default="seed-json", help="export format: seed-json (resnet50 results)")
     res.add_argument("--output", type=Path, help="export: write here as well as to stdout")
+
+    cmp = sub.add_parser("compare", help="overhead verdicts of a candidate against a baseline from finished runs "
+                                         "(exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE)")
+    cmp.add_argument("runs", nargs="*", metavar="RUN", help="BASELINE CANDIDATE: one run per side (run id under "
+                                                            "--results-dir, or a run directory)")
+    cmp.add_argument("--baseline", nargs="+", metavar="RUN", help="several runs of the baseline, one repeat each")
+    cmp.add_argument("--candidate", nargs="+", metavar="RUN", help="several runs of the candidate, one repeat each")
+    cmp.add_argument("--results-dir", type=Path, default=Path("results"), help="where run ids are looked up")
+    cmp.add_argument("--max-overhead", metavar="PCT", help="throughput margin for every metric, e.g. 5%% "
+                                                           "(default: the profile's, 5%%)")
+    cmp.add_argument("--max-p99-delta", metavar="MS", help="latency margin for every metric, e.g. 2ms "
+                                                           "(default: the profile's, 2 ms)")
+    cmp.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON here")
+    cmp.add_argument("--aa", action="store_true", help="allow the same run on both sides (A/A self-test)")
     return parser
 
 
@@ -210,6 +224,39 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.metrics.overhead import parse_max_overhead, parse_max_p99_delta
+    from bench.results.compare import compare_runs, render, resolve_run
+
+    positional = len(args.runs) == 2 and not args.baseline and not args.candidate
+    if not positional and (args.runs or not (args.baseline and args.candidate)):
+        raise BenchError("give two runs (`bench compare BASELINE CANDIDATE`) or several per side "
+                         "(`bench compare --baseline RUN [RUN ...] --candidate RUN [RUN ...]`)")
+    try:
+        max_overhead = parse_max_overhead(args.max_overhead) if args.max_overhead is not None else None
+        max_delta = parse_max_p99_delta(args.max_p99_delta) if args.max_p99_delta is not None else None
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    specs = {"baseline": args.baseline or args.runs[:1], "candidate": args.candidate or args.runs[1:]}
+    sides = {side: [resolve_run(spec, args.results_dir) for spec in given] for side, given in specs.items()}
+    for side, runs in sides.items():
+        seen = [run.path for run in runs]
+        twice = next((run for i, run in enumerate(runs) if run.path in seen[:i]), None)
+        if twice:
+            raise BenchError(f"run {twice.run_id} is given twice on the {side} side: each run is one repeat")
+    same = [run.run_id for run in sides["candidate"] if run.path in {b.path for b in sides["baseline"]}]
+    if same and not args.aa:
+        raise BenchError(f"run {same[0]} is on both sides: a candidate identical to the baseline is allowed only "
+                         "with --aa (the A/A self-test)")
+    comparison = compare_runs(sides["baseline"], sides["candidate"], max_overhead=max_overhead,
+                              max_p99_delta_ms=max_delta)
+    print(render(comparison), end="")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
+    return comparison.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -226,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_bootstrap(args)
         if args.command == "build-model":
             return cmd_build_model(args)
+        if args.command == "compare":
+            return cmd_compare(args)
         return cmd_results(args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

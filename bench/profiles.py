@@ -26,6 +26,33 @@ ThresholdTable = dict[str, dict[str, dict[str, dict[str, Threshold]]]]
 
 
 @dataclass(frozen=True)
+class OverheadMargins:
+    """How much worse a candidate runtime may be than the baseline before an overhead comparison FAILs (issue 12's
+    gate: < 5% throughput, < 2 ms p99 latency). `per_metric` overrides them per benchmark -> scenario -> metric, in
+    the metric's own unit (a fraction for throughput, ms for latency); `bench compare --max-overhead/--max-p99-delta`
+    override all of them."""
+
+    max_overhead: float = 0.05  # throughput: R = candidate / baseline must stay above 1 − this
+    max_p99_delta_ms: float = 2.0  # latency: Δ = candidate − baseline must stay below this
+    per_metric: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        values = [("max_overhead", self.max_overhead), ("max_p99_delta_ms", self.max_p99_delta_ms)] + [
+            (f"per_metric[{b!r}][{s!r}][{m!r}]", v) for b, scenarios in self.per_metric.items()
+            for s, metrics in scenarios.items() for m, v in metrics.items()]
+        for name, value in values:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"overhead_margins.{name} must be a number ≥ 0, got {value!r}")
+
+    def margin(self, benchmark: str, scenario: str, metric: str, kind: str) -> float:
+        """The margin of one metric: a fraction for kind "throughput", milliseconds for "latency"."""
+        value = self.per_metric.get(benchmark, {}).get(scenario, {}).get(metric)
+        if value is not None:
+            return float(value)
+        return self.max_overhead if kind == "throughput" else self.max_p99_delta_ms
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -36,6 +63,7 @@ class Profile:
     claims_quality: bool
     notes: tuple[str, ...] = field(default_factory=tuple)
     timeout_s: dict[str, int] = field(default_factory=dict)  # size class -> seconds per executor group
+    overhead_margins: OverheadMargins = field(default_factory=OverheadMargins)  # `bench compare`'s margins
 
     def params_for(self, benchmark: str, size: str) -> dict[str, Any]:
         return dict(self.sizes.get(benchmark, {}).get(size, {}))
@@ -66,6 +94,9 @@ def select_gates(table: dict[str, dict[str, Threshold]], gpu_name: str | None) -
     return dict(table.get(gpu_key(table, gpu_name), {}))
 
 
+_NO_FLOOR = "no regression floor for"  # how a `gate_notes` note begins: `is_gate_note` knows it by that
+
+
 def gate_notes(table: dict[str, dict[str, Threshold]], gpu_name: str | None, benchmark: str, scenario: str,
                ) -> list[str]:
     """The "other GPU" policy in words, for the result: when this benchmark × scenario has regression floors for
@@ -74,9 +105,15 @@ def gate_notes(table: dict[str, dict[str, Threshold]], gpu_name: str | None, ben
     if not typed or gpu_key(table, gpu_name) != "default":
         return []
     device = gpu_name or "this machine (no GPU seen)"
-    return [f"no regression floor for {device} in {benchmark}/{scenario} (floors exist for {', '.join(typed)}): "
+    return [f"{_NO_FLOOR} {device} in {benchmark}/{scenario} (floors exist for {', '.join(typed)}): "
             "its speed is reported and must be produced, but no floor applies; to gate it, add an entry for your "
             f"GPU type under thresholds[{benchmark!r}][{scenario!r}] in bench/profiles.py"]
+
+
+def is_gate_note(note: str) -> bool:
+    """Whether a result's note is one of `gate_notes`: a gate that did not apply, which summary.md shows even for a
+    result that passed."""
+    return note.startswith(_NO_FLOOR)
 
 
 def _gt0(*metrics: str) -> dict[str, Threshold]:

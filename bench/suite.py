@@ -129,8 +129,11 @@ class SuiteRun:
         engine_args: dict[str, Any] | None = None,
         timeout_s: int | None = None,
         echo: Echo = print,
-        run_dir: RunDirectory | None = None,
+        run_id: str | None = None,
     ) -> SuiteRun:
+        """Build and validate the plan, then create the run directory (`run_id`: a name chosen beforehand, e.g.
+        for the header pytest prints before collection): a plan error leaves no run directory and `latest` as it
+        was."""
         plan, notes = plan_run(requested, choices, size, model, params, engine_args, timeout_s)
         weights = next((g.weights for g in plan if g.weights), None)
         header = {
@@ -144,11 +147,7 @@ class SuiteRun:
             "weights": weights,
             "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes],
         }
-        if run_dir is None:
-            run_dir = RunDirectory.create(results_root, header)
-        else:
-            run_dir.header.update(header)
-            run_dir.save()
+        run_dir = RunDirectory.create(results_root, header, run_id=run_id)
         return cls(choices, plan, run_dir, echo, plan_notes=notes)
 
     def announce(self) -> None:
@@ -167,6 +166,11 @@ class SuiteRun:
         if header.get("weights"):
             lines.append(f"weights:  {header['weights']}")
         return lines + [f"note:     {n}" for n in self.plan_notes]
+
+    @property
+    def run_notes(self) -> list[str]:
+        """The notes of the whole run, as the header (pytest's, summary.md's) shows them: every result carries them."""
+        return list(self.run_dir.header.get("notes", []))
 
     @property
     def parallel(self) -> int:

@@ -30,10 +30,14 @@ class RunDirectory:
     results: list[Result] = field(default_factory=list)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
+    @staticmethod
+    def path_for(root: Path, run_id: str) -> Path:
+        """Where `create(root, run_id=run_id)` puts the run: known before it exists (pytest's header, junit.xml)."""
+        return root.expanduser().resolve() / run_id
+
     @classmethod
     def create(cls, root: Path, header: dict[str, Any] | None = None, run_id: str | None = None) -> RunDirectory:
-        root = root.expanduser().resolve()
-        path = root / (run_id or new_run_id())
+        path = cls.path_for(root, run_id or new_run_id())
         for sub in ("logs", "manifests"):
             (path / sub).mkdir(parents=True, exist_ok=True)
         run = cls(path=path, header=dict(header or {}))

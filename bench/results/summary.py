@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.profiles import is_gate_note
 from bench.results.schema import Result
 
 _HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "engine_args", "device", "model", "weights", "size")
@@ -41,6 +42,19 @@ def _group_tables(results: list[Result]) -> list[str]:
     return lines
 
 
+def _notes(header: dict[str, Any], results: list[Result]) -> list[str]:
+    """The notes that explain a result, grouped per benchmark/scenario: every note of a result that failed or
+    errored, and of one that passed the notes saying a gate did not apply (`is_gate_note`). Notes the header lists
+    (the profile's, the plan's: every result carries them) are not repeated."""
+    in_header = set(header.get("notes", []))
+    lines: list[str] = []
+    for r in results:
+        notes = [n for n in dict.fromkeys(r.notes) if n not in in_header and (not r.passed or is_gate_note(n))]
+        if notes:
+            lines += [f"- `{r.key}`:", *(f"  - {n}" for n in notes)]
+    return ["", "## Notes", "", *lines] if lines else []
+
+
 def render_summary(header: dict[str, Any], results: list[Result]) -> str:
     lines = ["# kcloud-mlperf run summary", ""]
     lines += [f"- **{k}**: {header[k]}" for k in _HEADER_FIELDS if header.get(k)]
@@ -65,6 +79,7 @@ def render_summary(header: dict[str, Any], results: list[Result]) -> str:
         for r in problems:
             why = r.error or "; ".join(r.failed_thresholds())
             lines.append(f"- `{r.key}`: {why}")
+    lines += _notes(header, results)
     env = next((r.environment for r in results if r.environment), None)
     if env:
         lines += ["", "## Environment", ""]

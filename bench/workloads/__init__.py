@@ -71,3 +71,18 @@ def check_scenario(info: BenchmarkInfo, scenario: str) -> None:
         raise ConfigError(
             f"unknown scenario {scenario!r} for {info.name}: choose one of {', '.join(info.scenarios)}"
         )
+
+
+OVERHEAD_KINDS = ("throughput", "latency")
+
+
+def overhead_metrics(name: str) -> dict[str, dict[str, str]]:
+    """scenario -> metric -> "throughput" | "latency": what an overhead comparison holds a candidate to, as the
+    workload module declares it in `OVERHEAD_METRICS` (none for a benchmark without one, e.g. accuracy scores)."""
+    declared = getattr(get_benchmark(name).load(), "OVERHEAD_METRICS", {})
+    for scenario, metrics in declared.items():
+        for metric, kind in metrics.items():
+            if kind not in OVERHEAD_KINDS:
+                raise ConfigError(f"{name}.OVERHEAD_METRICS[{scenario!r}][{metric!r}] is {kind!r}: "
+                                  f"choose one of {', '.join(OVERHEAD_KINDS)}")
+    return {scenario: dict(metrics) for scenario, metrics in declared.items()}

@@ -19,13 +19,23 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.config import non_negative, positive
 from bench.engines import Sampling
 from bench.metrics.latency import latency_summary
 from bench.metrics.repeats import Repeats
 from bench.workloads.base import Measurement, WorkloadContext
+
+if TYPE_CHECKING:
+    from bench.metrics.overhead import MetricKind
+
+# What an overhead comparison (`bench compare`) holds a candidate to, per scenario: offline throughput (higher is
+# better, margin a fraction) and the single-request p99 latency (lower is better, margin in ms).
+OVERHEAD_METRICS: dict[str, dict[str, MetricKind]] = {
+    "offline": {"output_tokens_per_s": "throughput"},
+    "single": {"latency_p99_ms": "latency"},
+}
 
 
 @dataclass(frozen=True)

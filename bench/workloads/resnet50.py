@@ -40,17 +40,30 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.config import non_negative, positive
 from bench.errors import ConfigError
 from bench.workloads.base import Measurement, WorkloadContext
+
+if TYPE_CHECKING:
+    from bench.metrics.overhead import MetricKind
 
 MODEL_NAME = "resnet50"
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 RULES_FILE = Path(__file__).with_name("resnet50_mlperf.conf")
 RESPONSE_BYTES = 4  # one float32: the predicted class index
 HEADROOM = 1.5  # calibrated targets assume the run may be this much faster than the short calibration
+# What an overhead comparison (`bench compare`) holds a candidate to, per scenario: LoadGen's samples/s (higher is
+# better) and, where LoadGen judges latency, its figure in ms (lower is better): Server's p99, and the early-stopping
+# estimate for SingleStream (of the p90) and MultiStream (of the p99) — the percentile MLPerf reports there. A run
+# that misses early stopping has no early_stopping_latency_ms and counts as invalid in the comparison.
+OVERHEAD_METRICS: dict[str, dict[str, MetricKind]] = {
+    "Offline": {"samples_per_s": "throughput"},
+    "Server": {"samples_per_s": "throughput", "latency_p99_ms": "latency"},
+    "SingleStream": {"early_stopping_latency_ms": "latency"},
+    "MultiStream": {"early_stopping_latency_ms": "latency"},
+}
 
 
 @dataclass(frozen=True)

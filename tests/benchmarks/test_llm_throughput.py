@@ -13,4 +13,4 @@ from tests.benchmarks.report import check_result
 @pytest.mark.suite_benchmark("llm_throughput")
 @pytest.mark.parametrize("scenario", ["offline", "single"])
 def test_llm_throughput(scenario: str, suite: SuiteRun, record_property) -> None:
-    check_result(suite.result("llm_throughput", scenario), record_property)
+    check_result(suite.result("llm_throughput", scenario), record_property, suite.run_notes)

@@ -13,4 +13,4 @@ from tests.benchmarks.report import check_result
 @pytest.mark.suite_benchmark("mmlu_pro")
 @pytest.mark.parametrize("scenario", ["offline"])
 def test_mmlu_pro(scenario: str, suite: SuiteRun, record_property) -> None:
-    check_result(suite.result("mmlu_pro", scenario), record_property)
+    check_result(suite.result("mmlu_pro", scenario), record_property, suite.run_notes)

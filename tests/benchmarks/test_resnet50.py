@@ -15,4 +15,4 @@ from tests.benchmarks.report import check_result
 @pytest.mark.suite_benchmark("resnet50")
 @pytest.mark.parametrize("scenario", ["Offline", "Server", "SingleStream", "MultiStream"])
 def test_resnet50(scenario: str, suite: SuiteRun, record_property) -> None:
-    check_result(suite.result("resnet50", scenario), record_property)
+    check_result(suite.result("resnet50", scenario), record_property, suite.run_notes)

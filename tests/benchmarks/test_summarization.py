@@ -17,4 +17,4 @@ from tests.benchmarks.report import check_result
 @pytest.mark.suite_benchmark("summarization")
 @pytest.mark.parametrize("scenario", ["offline"])
 def test_summarization(scenario: str, suite: SuiteRun, record_property) -> None:
-    check_result(suite.result("summarization", scenario), record_property)
+    check_result(suite.result("summarization", scenario), record_property, suite.run_notes)

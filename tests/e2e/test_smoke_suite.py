@@ -105,6 +105,32 @@ def test_suite_rejects_bad_overrides_in_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--param", "nosuchkey=1"], "ERROR: --param nosuchkey: no benchmark of this run has a parameter 'nosuchkey'"),
+        (["--param", "llm_throughput.input_len=abc"],
+         "ERROR: --param llm_throughput.input_len=abc: expected an integer"),
+        (["--bench-timeout", "0"], "ERROR: timeout must be ≥ 1 second, got 0"),
+    ],
+    ids=["unknown-param", "param-not-an-integer", "timeout-zero"],
+)
+def test_a_plan_error_leaves_no_run_directory(tmp_path: Path, args: list[str], error: str) -> None:
+    """The plan is checked once pytest has collected the suite; the run directory is created only after that, so a
+    bad option leaves the results directory as it was: no empty run, `latest` still on the previous run."""
+    (tmp_path / "20250101-000000-abcd").mkdir()
+    (tmp_path / "latest").symlink_to("20250101-000000-abcd")
+    proc = run_pytest("-m", "smoke", "--collect-only", *args, f"--results-dir={tmp_path}", timeout=120)
+    assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [line] = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert line.startswith(error)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20250101-000000-abcd", "latest"]
+    assert os.readlink(tmp_path / "latest") == "20250101-000000-abcd"
+    assert not any((tmp_path / "20250101-000000-abcd").iterdir())
+    assert "generated xml file" not in proc.stdout  # no junit.xml promised in a run directory that does not exist
+
+
 def test_suite_rejects_an_unknown_profile_in_one_line(tmp_path: Path) -> None:
     proc = run_pytest("-m", "smoke", "--profile", "foo", f"--results-dir={tmp_path}", timeout=120)
     assert proc.returncode == 4
