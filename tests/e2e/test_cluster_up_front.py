@@ -10,20 +10,17 @@ check alone (the other spelling: test_suite_paths.py).
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.kubeconfigs import write_kubeconfig
+from tests.kubeconfigs import serve_version, write_kubeconfig
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "pytest"
@@ -69,24 +66,8 @@ def silent_port() -> Iterator[int]:
 @pytest.fixture
 def version_server() -> Iterator[str]:
     """A stand-in API server that answers GET /version (plain HTTP)."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = json.dumps({"major": "1", "minor": "33", "gitVersion": "v1.33.2"}).encode()
-            self.send_response(200 if self.path == "/version" else 404)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_version() as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def assert_one_usage_error(proc: subprocess.CompletedProcess[str], *expected: str) -> str:

@@ -3,9 +3,6 @@ the kubeconfig comes from when --kubeconfig is not given, a server that speaks n
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from bench.executors.cluster_check import check_cluster
 from bench.executors.k8s_manifests import KubernetesConfig
 from bench.executors.kubernetes import KubernetesExecutor
 from bench.executors.local import LocalExecutor
-from tests.kubeconfigs import write_kubeconfig
+from tests.kubeconfigs import serve_version, write_kubeconfig
 
 
 def executor(kubeconfig: Path | None = None, environ: dict[str, str] | None = None,
@@ -31,25 +28,8 @@ def executor(kubeconfig: Path | None = None, environ: dict[str, str] | None = No
 def answering() -> Iterator[tuple[int, list[int]]]:
     """A stand-in API server on plain HTTP that answers GET /version with the status in `status[0]`."""
     status = [200]
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            ok = status[0] == 200
-            body = json.dumps({"gitVersion": "v1.33.2"} if ok else {"kind": "Status", "code": status[0]}).encode()
-            self.send_response(status[0])
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield int(httpd.server_address[1]), status
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_version(status) as port:
+        yield port, status
 
 
 def test_nothing_to_check_without_a_cluster(tmp_path: Path) -> None:
