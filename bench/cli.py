@@ -66,6 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--format", default="seed-json", help="export format: seed-json (resnet50 results)")
     res.add_argument("--output", type=Path, help="export: write here as well as to stdout")
 
+    ovh = sub.add_parser("overhead", help="a candidate runtime against a baseline: A/B repeated in ABBA order, "
+                                          "verdicts per metric (exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE)")
+    ovh.add_argument("benchmark", nargs="+", help="benchmarks to compare: timed ones (llm_throughput, resnet50) get "
+                                                  "verdicts; accuracy ones (summarization, mmlu_pro) must keep their "
+                                                  "scores")
+    ovh.add_argument("--scenario", action="append", help="only this scenario (repeatable; default: every scenario "
+                                                         "with an overhead metric)")
+    ovh.add_argument("--profile", help=f"one of: {', '.join(PROFILES)} (default: tiny without a GPU)")
+    ovh.add_argument("--model", help="model directory or Hugging Face id (default: the profile's)")
+    add_comparison_options(ovh)
+    add_override_options(ovh)
+    ovh.add_argument("--full", action="store_true", help="full sizes (and 10 repeats) instead of smoke sizes (3)")
+    ovh.add_argument("--executor", default="local", help="where to run: local (default) or kubernetes")
+    add_kubernetes_options(ovh)
+    ovh.add_argument("--results-dir", type=Path, default=Path("results"), help="run directories go here")
+    ovh.add_argument("--timeout", type=_int, help="seconds per workload run (default: profile's)")
+
     cmp = sub.add_parser("compare", help="overhead verdicts of a candidate against a baseline from finished runs "
                                          "(exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE)")
     cmp.add_argument("runs", nargs="*", metavar="RUN", help="BASELINE CANDIDATE: one run per side (run id under "
@@ -80,6 +97,34 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON here")
     cmp.add_argument("--aa", action="store_true", help="allow the same run on both sides (A/A self-test)")
     return parser
+
+
+def add_comparison_options(parser: argparse.ArgumentParser) -> None:
+    cmp = parser.add_argument_group("comparison (bench/variants.py lists every variant key)")
+    cmp.add_argument("--candidate", action="append", metavar="SPEC",
+                     help="the candidate variant, one item per option: container, 'wrapper=taskset -c 0', "
+                          "env=KEY=VALUE, runtime-class=NAME, volume=hostPath:/src:/dst, image=REF, name=LABEL ...")
+    cmp.add_argument("--baseline", action="append", metavar="SPEC", help="the baseline variant (default: the "
+                                                                        "run's own settings), same items")
+    cmp.add_argument("--compare", type=Path, metavar="FILE", dest="compare_file",
+                     help="YAML with baseline, candidate, repeats, seed (the command line's options win)")
+    cmp.add_argument("--repeats", type=_int, metavar="N", help="runs per side (default: smoke 3, --full 10)")
+    cmp.add_argument("--seed", type=_int, help="seed of the ABBA order (default 0)")
+    cmp.add_argument("--aa", action="store_true", help="allow a candidate identical to the baseline (A/A self-test)")
+    cmp.add_argument("--node", metavar="NAME", help="kubernetes: run both sides on this node (default: the node "
+                                                    "with the most free GPUs)")
+    cmp.add_argument("--max-overhead", metavar="PCT", help="throughput margin, e.g. 5%% (default: the profile's)")
+    cmp.add_argument("--max-p99-delta", metavar="MS", help="latency margin, e.g. 2ms (default: the profile's)")
+
+
+def parse_margins(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    from bench.metrics.overhead import parse_max_overhead, parse_max_p99_delta
+
+    try:
+        return (parse_max_overhead(args.max_overhead) if args.max_overhead is not None else None,
+                parse_max_p99_delta(args.max_p99_delta) if args.max_p99_delta is not None else None)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
 
 
 def add_override_options(parser: argparse.ArgumentParser) -> None:
@@ -174,6 +219,53 @@ def dry_run(args: argparse.Namespace, requested: list[tuple[str, str]], choices,
     return 0
 
 
+def cmd_overhead(args: argparse.Namespace) -> int:
+    from bench.overhead import OverheadRun
+    from bench.variants import comparison_from_options
+    from bench.workloads import overhead_metrics
+
+    comparison = comparison_from_options(args.baseline, args.candidate, args.compare_file, args.repeats, args.seed,
+                                         args.aa)
+    if comparison is None:
+        raise BenchError("bench overhead needs a candidate: --candidate SPEC (e.g. --candidate container) or "
+                         "--compare FILE")
+    requested = []
+    for name in args.benchmark:
+        info = get_benchmark(name)
+        declared = overhead_metrics(name)
+        for scenario in args.scenario or []:
+            check_scenario(info, scenario)
+        # a timed benchmark: its scenarios with an overhead metric; an accuracy benchmark: its scores, compared
+        scenarios = [s for s in (args.scenario or info.scenarios) if s in declared or not declared]
+        if not scenarios:
+            raise BenchError(f"{name} has no overhead metric for {', '.join(args.scenario or info.scenarios)}: "
+                             f"its timed scenarios are {', '.join(declared)}")
+        requested += [(name, s) for s in scenarios if (name, s) not in requested]
+    max_overhead, max_delta = parse_margins(args)
+    k8s_options = kubernetes_options(args)
+    if k8s_options and k8s_options.pop("dry_run"):
+        raise BenchError("--dry-run applies to `bench run`; `bench overhead` checks the cluster before it starts")
+    from bench.executors.cluster_check import check_cluster
+    from bench.suite import choose
+
+    choices = choose(args.profile, args.executor, k8s_options, args.model)
+    check_cluster(choices.executor)
+    run = OverheadRun.prepare(
+        requested, choices, args.results_dir, comparison, size="full" if args.full else "smoke", model=args.model,
+        params=ParamOverrides.parse(args.param or [], BENCHMARKS), engine_args=parse_engine_args(args.engine_arg),
+        timeout_s=args.timeout, node=args.node, max_overhead=max_overhead, max_p99_delta_ms=max_delta)
+    print("kcloud-mlperf overhead")
+    for line in [*run.choices.lines(), *run.lines()]:
+        print(f"  {line}")
+    print(f"  results:  {run.run_dir.path}")
+    run.run()
+    print()
+    print((run.run_dir.path / "summary.md").read_text().split("## Overhead", 1)[-1].strip())
+    verdict = {0: "PASS", 1: "FAIL", 2: "NOT COMPARABLE", 3: "INCONCLUSIVE"}[run.exit_code]
+    print(f"\nbench overhead: {verdict} (overhead.json, plots and every repeat in {run.run_dir.path})")
+    return run.exit_code
+
+
 def cmd_build_model(args: argparse.Namespace) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr)
@@ -225,18 +317,13 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.metrics.overhead import parse_max_overhead, parse_max_p99_delta
     from bench.results.compare import compare_runs, render, resolve_run
 
     positional = len(args.runs) == 2 and not args.baseline and not args.candidate
     if not positional and (args.runs or not (args.baseline and args.candidate)):
         raise BenchError("give two runs (`bench compare BASELINE CANDIDATE`) or several per side "
                          "(`bench compare --baseline RUN [RUN ...] --candidate RUN [RUN ...]`)")
-    try:
-        max_overhead = parse_max_overhead(args.max_overhead) if args.max_overhead is not None else None
-        max_delta = parse_max_p99_delta(args.max_p99_delta) if args.max_p99_delta is not None else None
-    except ValueError as exc:
-        raise BenchError(str(exc)) from None
+    max_overhead, max_delta = parse_margins(args)
     specs = {"baseline": args.baseline or args.runs[:1], "candidate": args.candidate or args.runs[1:]}
     sides = {side: [resolve_run(spec, args.results_dir) for spec in given] for side, given in specs.items()}
     for side, runs in sides.items():
@@ -275,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_build_model(args)
         if args.command == "compare":
             return cmd_compare(args)
+        if args.command == "overhead":
+            return cmd_overhead(args)
         return cmd_results(args)
     except BenchError as exc:
         print(f"bench: error: {exc}", file=sys.stderr)

@@ -118,9 +118,10 @@ def collect() -> dict[str, Any]:
     }
     if device.kind == "cuda":
         env["gpu"] = {"name": device.name, "count": device.count, "driver": device.driver}
-        gpu_mem = _nvidia_smi("memory.total")
+        gpu_mem = _nvidia_smi("memory.total", "uuid")
         if gpu_mem:
             env["gpu"]["memory_mib"] = int(float(gpu_mem[0][0]))
+            env["gpu"]["uuids"] = [row[1] for row in gpu_mem if len(row) > 1]
         cuda = torch_cuda_version()
         if cuda:
             env["gpu"]["cuda"] = cuda
@@ -129,13 +130,61 @@ def collect() -> dict[str, Any]:
         key: os.environ[var]
         for key, var in (
             ("node", "BENCH_NODE_NAME"), ("pod", "BENCH_POD_NAME"), ("runtime_class", "BENCH_RUNTIME_CLASS"),
-            ("version", "BENCH_K8S_VERSION"),
+            ("version", "BENCH_K8S_VERSION"), ("variant", "BENCH_VARIANT"),
         )
         if os.environ.get(var)
     }
     if k8s:
         env["kubernetes"] = k8s
+    if os.environ.get("BENCH_CONTAINER"):  # the local executor's container variant: engine and image
+        env["container"] = os.environ["BENCH_CONTAINER"]
     return env
+
+
+GPU_STATE_FIELDS = {  # nvidia-smi --query-gpu name -> our key: what can make two repeats differ on one GPU
+    "uuid": "uuid", "clocks.sm": "sm_clock_mhz", "clocks.max.sm": "sm_clock_max_mhz",
+    "temperature.gpu": "temperature_c", "power.draw": "power_w", "clocks_throttle_reasons.active": "throttle_reasons",
+}
+
+
+def gpu_state() -> list[dict[str, Any]]:
+    """Per GPU, as readable now (after a measurement): UUID, SM clock and its maximum, temperature, power and the
+    active throttle-reason bitmask (0x0 or 0x1 = idle: none). Empty without nvidia-smi; unreadable fields are left
+    out (nvidia-smi prints `[N/A]` or `[Not Supported]`)."""
+    rows = [] if os.environ.get("CUDA_VISIBLE_DEVICES") == "" else _nvidia_smi(*GPU_STATE_FIELDS)
+    state = []
+    for row in rows:
+        entry: dict[str, Any] = {}
+        for (field, key), text in zip(GPU_STATE_FIELDS.items(), row, strict=False):
+            if not text or text.startswith("["):
+                continue
+            try:
+                entry[key] = text if field in ("uuid", "clocks_throttle_reasons.active") else float(text)
+            except ValueError:
+                continue
+        state.append(entry)
+    return state
+
+
+# Clock-event bits that slow a GPU for a reason other than its workload: hardware slowdown, software and hardware
+# thermal slowdown, power-brake. The software power cap (0x4) is left out: a busy H100/H200 sits at it in normal
+# work, so it says nothing about one repeat against another (it is still recorded in `gpu_state`).
+SLOWDOWN_BITS = {0x8: "hardware slowdown", 0x20: "software thermal slowdown", 0x40: "hardware thermal slowdown",
+                 0x80: "hardware power brake"}
+
+
+def throttled(state: list[dict[str, Any]]) -> list[str]:
+    """The GPUs (by UUID or index) whose clock-event reasons include a slowdown (SLOWDOWN_BITS), with which."""
+    out = []
+    for i, entry in enumerate(state):
+        try:
+            mask = int(str(entry.get("throttle_reasons", "0")), 16)
+        except ValueError:
+            continue
+        reasons = [name for bit, name in SLOWDOWN_BITS.items() if mask & bit]
+        if reasons:
+            out.append(f"{entry.get('uuid', f'GPU {i}')}: {', '.join(reasons)} ({entry['throttle_reasons']})")
+    return out
 
 
 def gpu_name(environment: dict[str, Any]) -> str | None:

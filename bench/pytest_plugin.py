@@ -52,6 +52,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     k8s.addoption("--image", default=None, help="container image (default: the pinned official vLLM image)")
     k8s.addoption("--parallel", type=int, default=None, metavar="N",
                   help="benchmark groups (Jobs) on the cluster at the same time (default: 1)")
+    cmp = parser.getgroup("kcloud-mlperf overhead", "overhead comparisons (pytest -m overhead --candidate SPEC)")
+    cmp.addoption("--candidate", action="append", default=None, metavar="SPEC",
+                  help="the candidate variant, one item per option: container, 'wrapper=taskset -c 0', env=K=V, "
+                       "runtime-class=NAME, volume=hostPath:/src:/dst, image=REF, name=LABEL (bench/variants.py)")
+    cmp.addoption("--baseline", action="append", default=None, metavar="SPEC",
+                  help="the baseline variant (default: the run's own settings)")
+    cmp.addoption("--compare", default=None, metavar="FILE", dest="compare_file",
+                  help="YAML with baseline, candidate, repeats, seed")
+    cmp.addoption("--repeats", type=int, default=None, metavar="N", help="runs per side (default: smoke 3, full 10)")
+    cmp.addoption("--overhead-seed", type=int, default=None, metavar="N", help="seed of the ABBA order (default 0)")
+    cmp.addoption("--aa", action="store_true", help="allow a candidate identical to the baseline (A/A self-test)")
+    cmp.addoption("--node", default=None, metavar="NAME", help="kubernetes: both sides on this node")
+    cmp.addoption("--max-overhead", default=None, metavar="PCT", help="throughput margin, e.g. 5%% (profile's)")
+    cmp.addoption("--max-p99-delta", default=None, metavar="MS", help="latency margin, e.g. 2ms (profile's)")
+    cmp.addoption("--strict-overhead", action="store_true", help="an INCONCLUSIVE verdict fails instead of skipping")
     group.addoption("--results-dir", default="results", help="run directories go here (default: results/)")
     group.addoption("--bench-timeout", type=int, default=None, dest="bench_timeout",
                     help="seconds per workload process (default: profile's)")

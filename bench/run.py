@@ -70,6 +70,8 @@ def run_task(task: Task, group: RunGroup, ctx: WorkloadContext, env: dict) -> Re
     result.config = {"profile_model": group.model, "size": group.size,
                      **({"weights": group.weights} if group.weights else {}), **result.config}
     result.duration_s = round(time.perf_counter() - start, 3)
+    if env.get("device") == "cuda":  # clocks, temperature, throttling right after the measurement
+        result.environment = {**env, "gpu_state": environment.gpu_state()}
     result.evaluate()
     return result
 

@@ -12,12 +12,17 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.config import RunGroup
+from bench.errors import ConfigError
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
 Echo = Callable[[str], None]
+
+if TYPE_CHECKING:
+    from bench.variants import Variant
 
 
 class Executor(ABC):
@@ -44,6 +49,31 @@ class Executor(ABC):
         """Problems this executor can see before anything runs (raise ConfigError naming the fix), and notes for the
         header. Nothing is submitted or started here."""
         return []
+
+    # ---- overhead comparisons (bench/overhead.py) --------------------------------------------------------------
+
+    supported_variant_keys: tuple[str, ...] = ()  # Variant.used_keys() this executor can apply
+
+    def for_variant(self, variant: Variant, node: str | None = None) -> Executor:
+        """A copy of this executor that runs workloads as `variant` says (on `node`, where the executor places
+        work on nodes). A key this executor cannot apply is a ConfigError naming it; no variant keys → `self`."""
+        unsupported = [k for k in variant.used_keys() if k not in self.supported_variant_keys]
+        if unsupported:
+            can = ", ".join(self.supported_variant_keys) or "none"
+            raise ConfigError(f"variant {variant.name}: {', '.join(unsupported)} cannot be applied by the "
+                              f"{self.name} executor (it applies: {can})")
+        return self._with_variant(variant, node)
+
+    def _with_variant(self, variant: Variant, node: str | None) -> Executor:
+        return self
+
+    def preflight_comparison(self, plan: list[RunGroup], variants: list[Variant], node: str | None) -> str | None:
+        """Checks a comparison needs beyond `preflight` (raise ConfigError): e.g. that a variant's RuntimeClass
+        exists on the cluster, that `node` (or the node picked here) has the GPUs. Returns the node both variants
+        will run on, or None where the executor has no nodes to choose (local)."""
+        if node is not None:
+            raise ConfigError(f"--node applies to the kubernetes executor, not to the {self.name} executor")
+        return None
 
 
 def complete_results(group: RunGroup, output: Path, reason: str | None) -> list[Result]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from bench.config import RunGroup
 from bench.errors import ConfigError
+from bench.variants import Volume
 
 # The official vLLM image, pinned: the in-pod engine is vLLM's CUDA build (the CPU build 0.32.0 is what CI runs).
 DEFAULT_IMAGE = "vllm/vllm-openai:v0.32.0"
@@ -37,6 +38,8 @@ LABEL_RUN = "kcloud-mlperf/run-id"
 LABEL_BENCHMARK = "kcloud-mlperf/benchmark"
 LABEL_PROFILE = "kcloud-mlperf/profile"
 LABEL_JOB = "kcloud-mlperf/job"
+LABEL_VARIANT = "kcloud-mlperf/variant"  # the side of an overhead comparison (bench/overhead.py) a Job runs
+LABEL_HOSTNAME = "kubernetes.io/hostname"  # the well-known node label a comparison pins both sides' pods with
 RESULT_PREFIX = "BENCH_RESULT "  # bench.run prints each finished result as one such line
 
 # Paths inside the container.
@@ -84,6 +87,10 @@ class KubernetesConfig:
     unschedulable_grace_s: float = 60.0  # how long a pod may stay unschedulable before the run gives up
     image_pull_grace_s: float = 30.0  # how long ErrImagePull may last (ImagePullBackOff fails at once)
     poll_s: float = 5.0  # watch window: how often the Job's conditions and the grace periods are checked
+    # set by an overhead comparison's variant (KubernetesExecutor.for_variant), empty otherwise
+    variant: str | None = None  # the variant's name: label kcloud-mlperf/variant and env BENCH_VARIANT
+    extra_volumes: tuple[Volume, ...] = ()  # hostPath (a file or a directory) or configMap, mounted in the container
+    pod_annotations: dict[str, str] = field(default_factory=dict)  # the pod template's metadata.annotations
 
     def validate(self) -> KubernetesConfig:
         if not _DNS_LABEL.match(self.namespace) or len(self.namespace) > 63:
@@ -108,6 +115,21 @@ class KubernetesConfig:
             raise ConfigError("model cache: give either model_cache_pvc or model_cache_host_path, not both")
         if self.image_pull_policy not in ("Always", "IfNotPresent", "Never"):
             raise ConfigError(f"image_pull_policy must be Always, IfNotPresent or Never: {self.image_pull_policy!r}")
+        if self.variant is not None and (not _DNS_LABEL.match(self.variant) or len(self.variant) > 63):
+            raise ConfigError(f"variant {self.variant!r} is not a valid label value (lowercase a-z, 0-9, '-')")
+        for key in self.pod_annotations:
+            if not _LABEL_KEY.match(key) or len(key.rpartition("/")[2]) > 63:
+                raise ConfigError(f"annotation {key!r} is not a valid annotation key (e.g. example.com/name)")
+        taken = {"bench-config", "work", "dshm", "model-cache"}
+        mounted = {CONFIG_MOUNT, WORK_MOUNT, CACHE_MOUNT, "/dev/shm"}
+        for volume in self.extra_volumes:
+            if volume.kind not in ("hostPath", "configMap"):
+                raise ConfigError(f"volume {volume.describe()}: the kind must be hostPath or configMap")
+            if volume.name in taken or volume.mount_path in mounted:
+                raise ConfigError(f"volume {volume.describe()}: mount path {volume.mount_path} is taken (by the "
+                                  f"run's own mounts or another volume); mount it elsewhere")
+            taken.add(volume.name)
+            mounted.add(volume.mount_path)
         return self
 
     @classmethod
@@ -144,19 +166,29 @@ def label_value(text: str) -> str:
 
 
 def job_name(run_id: str, group: RunGroup) -> str:
-    """`bench-<group>-<run id>`, ≤ 63 characters (it becomes the pods' job-name label)."""
-    suffix = slug(run_id, 24)
-    return f"bench-{slug(group.name, 63 - len(suffix) - 7)}-{suffix}"
+    """`bench-<group>-<run id>`, ≤ 63 characters (it becomes the pods' job-name label). When that is too long: the
+    group's name shortened, a hash of the whole run id and group name, and the run id's last 40 characters — the
+    part that tells an overhead comparison's repeats apart (`….r03-candidate`), so their Jobs never collide."""
+    run, group_slug = slug(run_id, 1000), slug(group.name, 1000)
+    name = f"bench-{group_slug}-{run}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(f"{run_id}\0{group.name}".encode()).hexdigest()[:6]
+    run = run[-40:].strip("-")
+    return f"bench-{slug(group.name, 63 - len(run) - len(digest) - 8)}-{digest}-{run}"
 
 
-def run_labels(run_id: str, group: RunGroup) -> dict[str, str]:
-    return {
+def run_labels(run_id: str, group: RunGroup, variant: str | None = None) -> dict[str, str]:
+    labels = {
         "app.kubernetes.io/name": APP_NAME,
         "app.kubernetes.io/component": "benchmark",
         LABEL_RUN: label_value(run_id),
         LABEL_BENCHMARK: label_value(group.name.replace("+", ".")),
         LABEL_PROFILE: label_value(group.profile),
     }
+    if variant:
+        labels[LABEL_VARIANT] = label_value(variant)
+    return labels
 
 
 def package_payload(root: Path | None = None) -> bytes:
@@ -225,6 +257,8 @@ def job_manifest(
     ]
     if config.runtime_class:
         env.append({"name": "BENCH_RUNTIME_CLASS", "value": config.runtime_class})
+    if config.variant:
+        env.append({"name": "BENCH_VARIANT", "value": config.variant})
     if server_version:
         env.append({"name": "BENCH_K8S_VERSION", "value": server_version})
     env += [{"name": k, "value": str(v)} for k, v in config.env.items() if k != "HF_TOKEN"]  # the token: Secret only
@@ -252,6 +286,9 @@ def job_manifest(
         volumes.append({"name": "model-cache",
                         "hostPath": {"path": config.model_cache_host_path, "type": "DirectoryOrCreate"}})
         mounts.append({"name": "model-cache", "mountPath": CACHE_MOUNT})
+    for extra in config.extra_volumes:
+        volumes.append(extra_volume(extra))
+        mounts.append({"name": extra.name, "mountPath": extra.mount_path, "readOnly": extra.read_only})
     container: dict[str, Any] = {
         "name": "bench",
         "image": config.image,
@@ -278,6 +315,9 @@ def job_manifest(
         pod_spec["affinity"] = copy.deepcopy(config.affinity)
     if config.service_account:
         pod_spec["serviceAccountName"] = config.service_account
+    pod_metadata: dict[str, Any] = {"labels": pod_labels}
+    if config.pod_annotations:
+        pod_metadata["annotations"] = dict(config.pod_annotations)
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -286,9 +326,17 @@ def job_manifest(
             "backoffLimit": 0,
             "activeDeadlineSeconds": int(config.deadline_s or group.timeout_s),
             "ttlSecondsAfterFinished": int(config.ttl_s),
-            "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec},
+            "template": {"metadata": pod_metadata, "spec": pod_spec},
         },
     }
+
+
+def extra_volume(volume: Volume) -> dict[str, Any]:
+    """A variant's volume as a pod volume. A hostPath of type "" (no check before the mount) works for a file — the
+    seed site mounts an interceptor libcuda.so.1 — and for a directory alike; a configMap's keys become files."""
+    if volume.kind == "hostPath":
+        return {"name": volume.name, "hostPath": {"path": volume.source, "type": ""}}
+    return {"name": volume.name, "configMap": {"name": volume.source}}
 
 
 def _has_cache(config: KubernetesConfig) -> bool:
@@ -324,7 +372,7 @@ def render_group(
     payload: bytes | None = None, script: str | None = None,
 ) -> GroupManifests:
     name = job_name(run_id, group)
-    labels = run_labels(run_id, group)
+    labels = run_labels(run_id, group, config.variant)
     if not config.package_in_image and payload is None:
         payload = package_payload()
     if config.package_in_image:

@@ -2,10 +2,10 @@
 
 PERMISSIONS is every (API group, resource, verb, scope) the kubernetes executor calls, read off the client calls in
 bench/executors/kubernetes.py. The provisioning role roles/benchmark_namespace grants exactly these to its service
-account: the namespaced ones in the Role <service account>, the cluster-scoped ones (nodes: a Role cannot grant them)
-in the ClusterRole `cluster_role_name()` with a ClusterRoleBinding. tests/k8s/test_rbac.py holds the three together:
-the rendered template against this list (both ways), the client calls in the executor's code against it, and every
-request a stand-in run makes against it.
+account: the namespaced ones in the Role <service account>, the cluster-scoped ones (a Role cannot grant them: nodes,
+RuntimeClasses, and pods in every namespace — what runs on a node) in the ClusterRole `cluster_role_name()` with a
+ClusterRoleBinding. tests/k8s/test_rbac.py holds the three together: the rendered template against this list (both
+ways), the client calls in the executor's code against it, and every request a stand-in run makes against it.
 
 A new API call (a serving Deployment and Service, an Indexed Job, a CronJob) is a new line in `_GRANTS` and its rule in
 roles/benchmark_namespace/templates/namespace.yaml.j2; `python bench/executors/k8s_rbac.py` prints the rules as JSON
@@ -53,7 +53,11 @@ _GRANTS: tuple[tuple[Scope, str, str, tuple[str, ...], str], ...] = (
     ("namespaced", "", "events", ("list",),
      "a Job without pods: list_namespaced_event (the Job controller's FailedCreate warnings)"),
     ("cluster", "", "nodes", ("get", "list"),
-     "capacity check: list_node (allocatable nvidia.com/gpu); node loss: read_node"),
+     "capacity check and a comparison's node: list_node (allocatable nvidia.com/gpu); node loss: read_node"),
+    ("cluster", "", "pods", ("list",),
+     "a comparison's node: list_pod_for_all_namespaces(fieldSelector spec.nodeName) — the GPUs its pods request"),
+    ("cluster", "node.k8s.io", "runtimeclasses", ("list",),
+     "a comparison's variants: list_runtime_class (each variant's RuntimeClass exists)"),
 )
 PERMISSIONS: tuple[Permission, ...] = tuple(
     Permission(group, resource, verb, scope, why) for scope, group, resource, verbs, why in _GRANTS for verb in verbs

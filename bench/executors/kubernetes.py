@@ -22,6 +22,8 @@ The `kubernetes` client is imported lazily: `bench run --dry-run` and the local 
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import json
 import math
 import os
@@ -29,8 +31,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.config import RunGroup
 from bench.errors import BenchError, ConfigError
@@ -46,6 +49,7 @@ from bench.executors.k8s_diagnose import (
 )
 from bench.executors.k8s_manifests import (
     GPU_RESOURCE,
+    LABEL_HOSTNAME,
     LABEL_JOB,
     RESULT_PREFIX,
     GroupManifests,
@@ -58,6 +62,9 @@ from bench.executors.k8s_rbac import forbidden_message
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
+if TYPE_CHECKING:
+    from bench.variants import Variant
+
 MISSING_CLIENT = "the kubernetes executor needs the `kubernetes` Python package: pip install -e '.[k8s]'"
 LOG_DRAIN_S = 30.0  # after the pod ends, how long to wait for the log stream to deliver its last lines
 NODE_LOST_DRAIN_S = 5.0  # the same when the node is gone: its kubelet will not send more
@@ -65,8 +72,22 @@ NODE_LOST_DRAIN_S = 5.0  # the same when the node is gone: its kubelet will not 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
+@dataclass
+class _Session:
+    """What a run's executors share — one per run, however many variants it compares: the API client (loaded
+    once), the server version, whether the HF token Secret is written, and the Job slots (how many of the run's Jobs
+    may be on the cluster at once). Groups run in threads share it too, under `lock`."""
+
+    api_client: Any = None
+    server_version: str | None = None
+    secret_done: bool = False
+    slots: threading.BoundedSemaphore | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
 class KubernetesExecutor(Executor):
     name = "kubernetes"
+    supported_variant_keys = ("runtime-class", "env", "volume", "image", "node-selector", "annotation", "resource")
 
     def __init__(self, config: KubernetesConfig | None = None, dry_run: bool = False,
                  environ: Mapping[str, str] | None = None, service_account_dir: Path = SERVICE_ACCOUNT_DIR,
@@ -75,11 +96,8 @@ class KubernetesExecutor(Executor):
         self.dry_run = dry_run
         self.environ = os.environ if environ is None else environ
         self.service_account_dir = Path(service_account_dir)
-        self._api_client: Any = None
-        self._server_version: str | None = None
-        self._secret_done = False
-        self._lock = threading.RLock()  # groups run in threads share the client, the Secret and the Job slots
-        self._slots: threading.BoundedSemaphore | None = None
+        self._session = _Session()
+        self._lock = self._session.lock
 
     @property
     def max_parallel_groups(self) -> int:
@@ -89,11 +107,18 @@ class KubernetesExecutor(Executor):
 
     def describe(self) -> str:
         c = self.config
-        parts = [f"namespace {c.namespace}", f"image {c.image}", f"{c.gpus} {GPU_RESOURCE} per Job"]
+        parts = [f"variant {c.variant}"] if c.variant else []
+        parts += [f"namespace {c.namespace}", f"image {c.image}", f"{c.gpus} {GPU_RESOURCE} per Job"]
         if c.runtime_class:
             parts.append(f"runtimeClass {c.runtime_class}")
         if c.node_selector:
             parts.append("nodeSelector " + ",".join(f"{k}={v}" for k, v in c.node_selector.items()))
+        if c.env:  # names only: values may hold a proxy's password
+            parts.append("env " + ",".join(c.env))
+        if c.extra_volumes:
+            parts.append("volumes " + ",".join(v.describe() for v in c.extra_volumes))
+        if c.pod_annotations:
+            parts.append("annotations " + ",".join(f"{k}={v}" for k, v in c.pod_annotations.items()))
         if c.context:
             parts.append(f"context {c.context}")
         parts.append("one Job at a time" if c.parallel == 1 else f"up to {c.parallel} Jobs at a time")
@@ -108,6 +133,100 @@ class KubernetesExecutor(Executor):
                 raise ConfigError(f"tensor_parallel_size × pipeline_parallel_size = {ranks} GPUs, but each Job gets "
                                   f"{self.config.gpus} {GPU_RESOURCE}: pass --gpus {ranks}")
         return []
+
+    # ---- overhead comparisons --------------------------------------------------------------------------------
+
+    def _with_variant(self, variant: Variant, node: str | None) -> KubernetesExecutor:
+        """This executor with its config as `variant` says (on `node`: nodeSelector kubernetes.io/hostname), sharing
+        this one's session — the API client, the Secret and the Job slots: one run, whichever side a Job is."""
+        c = self.config
+        selector = {**c.node_selector, **variant.node_selector}
+        if node:
+            selector[LABEL_HOSTNAME] = node
+        config = dataclasses.replace(
+            c, variant=variant.name, runtime_class=variant.runtime_class or c.runtime_class,
+            image=variant.image or c.image, env={**c.env, **variant.env}, node_selector=selector,
+            cpu=variant.resources.get("cpu", c.cpu), memory=variant.resources.get("memory", c.memory),
+            extra_volumes=(*c.extra_volumes, *variant.volumes),
+            pod_annotations={**c.pod_annotations, **variant.annotations},
+        ).validate()
+        clone = copy.copy(self)  # the same class (a subclass's script too), the same _Session
+        clone.config = config
+        return clone
+
+    def preflight_comparison(self, plan: list[RunGroup], variants: list[Variant], node: str | None) -> str | None:
+        """Before a comparison's first Job: every variant's RuntimeClass exists (`kubectl get runtimeclass`), and
+        the node both sides run on — `node`, checked, or the eligible node with the most free GPUs (ties: by name).
+        Eligible: it matches every variant's nodeSelector, is Ready and not cordoned, its NoSchedule/NoExecute taints
+        are tolerated, and its free nvidia.com/gpu (allocatable minus what its running pods request, in any
+        namespace) hold `--gpus`. Anything amiss is one ConfigError; nothing is submitted here."""
+        self._client()  # no `kubernetes` package, no kubeconfig: its one line (BenchError)
+        try:
+            self._check_runtime_classes(variants)
+            return self._pick_node(variants, node)
+        except BenchError:
+            raise
+        except Exception as exc:  # a 403 names the rule to add; anything else is the API error in one line
+            raise ConfigError(forbidden_message(exc)
+                              or f"Kubernetes API error before the comparison: {_short(exc)}") from None
+
+    def _check_runtime_classes(self, variants: list[Variant]) -> None:
+        from kubernetes import client
+
+        wanted = {v.name: v.runtime_class or self.config.runtime_class for v in variants}
+        if not any(wanted.values()):
+            return
+        listing = self._raw(client.NodeV1Api(self._client()).list_runtime_class(_preload_content=False))
+        existing = sorted(rc["metadata"]["name"] for rc in listing.get("items") or [])
+        for name, runtime_class in wanted.items():
+            if runtime_class and runtime_class not in existing:
+                raise ConfigError(
+                    f"variant {name}: RuntimeClass {runtime_class!r} does not exist on the cluster (it has: "
+                    f"{', '.join(existing) or 'none'}); pass runtime-class= one of those, or create it "
+                    f"(roles/nvidia_device_plugin creates the site's)")
+
+    def _pick_node(self, variants: list[Variant], node: str | None) -> str:
+        c = self.config
+        sides = [{**c.node_selector, **variant.node_selector} for variant in variants]
+        selector = {k: v for side in sides for k, v in side.items()}
+        conflicting = sorted({k for side in sides for k, v in side.items() if v != selector[k]})
+        if conflicting:
+            raise ConfigError(f"the variants ask for different node-selector {', '.join(conflicting)}: both sides "
+                              f"of a comparison run on one node; give them the same value")
+        nodes = {n["metadata"]["name"]: n for n in self._raw(self._core().list_node(_preload_content=False))["items"]}
+        if node is not None and node not in nodes:
+            raise ConfigError(f"--node {node}: no such node on the cluster (it has: {', '.join(sorted(nodes))})")
+        considered = [node] if node is not None else sorted(nodes)
+        why_out: dict[str, str] = {}
+        free: dict[str, int] = {}
+        for name in considered:
+            reason = _node_unfit(nodes[name], selector, c.tolerations)
+            if reason is None:
+                allocatable = _int((nodes[name].get("status") or {}).get("allocatable", {}).get(GPU_RESOURCE))
+                used = self._gpus_requested_on(name) if allocatable else 0
+                free[name] = allocatable - used
+                if free[name] < c.gpus:
+                    reason = (f"{free[name]} {GPU_RESOURCE} free ({allocatable} allocatable, {used} requested by "
+                              f"its running pods), each Job needs {c.gpus}")
+            if reason is not None:
+                why_out[name] = reason
+                free.pop(name, None)
+        if node is not None:
+            if node in why_out:
+                raise ConfigError(f"--node {node} cannot run this comparison: {why_out[node]}")
+            return node
+        if not free:
+            listed = "; ".join(f"{name}: {why}" for name, why in why_out.items()) or "the cluster has no nodes"
+            raise ConfigError(f"no node can run both sides of this comparison ({listed}); nothing was submitted")
+        return max(sorted(free), key=lambda name: free[name])  # the most free GPUs; ties: the first by name
+
+    def _gpus_requested_on(self, node: str) -> int:
+        """The nvidia.com/gpu that the pods on `node` which have not ended request, in every namespace (what
+        `kubectl describe node` counts under Allocated resources)."""
+        pods = self._raw(self._core().list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={node},status.phase!=Succeeded,status.phase!=Failed",
+            _preload_content=False))["items"]
+        return sum(_pod_gpus(p) for p in pods if _phase(p) not in ("Succeeded", "Failed"))
 
     def script(self, group: RunGroup) -> str:
         """The container's shell script (the entry point). A subclass may run something else."""
@@ -128,9 +247,9 @@ class KubernetesExecutor(Executor):
 
     def _client(self) -> Any:
         with self._lock:
-            if self._api_client is None:
-                self._api_client = self._new_client()
-            return self._api_client
+            if self._session.api_client is None:
+                self._session.api_client = self._new_client()
+            return self._session.api_client
 
     def _new_client(self) -> Any:
         try:
@@ -177,7 +296,7 @@ class KubernetesExecutor(Executor):
 
     def server_version(self) -> str:
         with self._lock:
-            if self._server_version is None:
+            if self._session.server_version is None:
                 from kubernetes import client
                 try:
                     info = self._raw(client.VersionApi(self._client()).get_code(_preload_content=False))
@@ -186,8 +305,8 @@ class KubernetesExecutor(Executor):
                 except Exception as exc:
                     raise BenchError(f"cannot reach the Kubernetes API server: {_short(exc)}; check --kubeconfig "
                                      f"and --context") from None
-                self._server_version = str(info.get("gitVersion") or "unknown")
-            return self._server_version
+                self._session.server_version = str(info.get("gitVersion") or "unknown")
+            return self._session.server_version
 
     # ---- capacity and the Secret -----------------------------------------------------------------------------
 
@@ -233,17 +352,17 @@ class KubernetesExecutor(Executor):
     def _limit_jobs(self, limit: int, echo: Echo, why: str | None = None) -> None:
         """Set, once, how many of this run's Jobs may be on the cluster at the same time."""
         with self._lock:
-            if self._slots is not None:
+            if self._session.slots is not None:
                 return
             limit = max(1, min(limit, self.config.parallel))
-            self._slots = threading.BoundedSemaphore(limit)
+            self._session.slots = threading.BoundedSemaphore(limit)
         if why:
             echo(f"[kubernetes] note: {why}; {limit} Job{'s' if limit > 1 else ''} at a time, the others wait")
 
     @contextlib.contextmanager
     def _job_slot(self, echo: Echo, cancel: threading.Event | None) -> Iterator[None]:
         """Hold one of the run's Job slots while the Job exists; waiting for one ends at once on `cancel`."""
-        slots = self._slots
+        slots = self._session.slots
         if slots is None:
             yield
             return
@@ -261,10 +380,10 @@ class KubernetesExecutor(Executor):
         """Create or update the HF token Secret from $HF_TOKEN. The value is never printed, logged or saved."""
         token = self.environ.get("HF_TOKEN")
         with self._lock:
-            if not token or self._secret_done:
+            if not token or self._session.secret_done:
                 return
             self._write_hf_secret(token, echo)
-            self._secret_done = True
+            self._session.secret_done = True
 
     def _write_hf_secret(self, token: str, echo: Echo) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -790,6 +909,50 @@ def _status_text(status: Any) -> str:
 def _taint_evicted(pod: dict[str, Any]) -> bool:
     return any(c.get("type") == "DisruptionTarget" and c.get("reason") == "DeletionByTaintManager"
                for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _node_unfit(node: dict[str, Any], selector: Mapping[str, str], tolerations: list[dict[str, Any]]) -> str | None:
+    """Why the scheduler would not place a pod of these nodeSelector and tolerations on `node`, or None (GPUs
+    aside)."""
+    labels = node["metadata"].get("labels") or {}
+    unmatched = [f"{k}={v}" for k, v in selector.items() if labels.get(k) != v]
+    if unmatched:
+        return f"does not match nodeSelector {','.join(unmatched)}"
+    if (node.get("spec") or {}).get("unschedulable"):
+        return "cordoned (spec.unschedulable)"
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") != "True":
+        return f"not Ready ({(ready or {}).get('reason') or 'no Ready condition'})"
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") in ("NoSchedule", "NoExecute") and not any(_tolerates(t, taint) for t in tolerations):
+            value = f"={taint['value']}" if taint.get("value") else ""
+            return f"untolerated taint {taint.get('key')}{value}:{taint.get('effect')} (add a toleration)"
+    return None
+
+
+def _tolerates(toleration: Mapping[str, Any], taint: Mapping[str, Any]) -> bool:
+    """The scheduler's rule (k8s.io/api core/v1 Toleration.ToleratesTaint)."""
+    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
+        return False
+    if toleration.get("key") and toleration.get("key") != taint.get("key"):
+        return False
+    if toleration.get("operator") == "Exists":
+        return True
+    return bool(toleration.get("key")) and toleration.get("value", "") == taint.get("value", "")
+
+
+def _pod_gpus(pod: dict[str, Any]) -> int:
+    """A pod's nvidia.com/gpu request: its containers' sum, or its largest init container's if more (an extended
+    resource's request defaults to its limit)."""
+    spec = pod.get("spec") or {}
+
+    def wanted(container: Mapping[str, Any]) -> int:
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        return _int(requests.get(GPU_RESOURCE, limits.get(GPU_RESOURCE)))
+
+    return max(sum(wanted(c) for c in spec.get("containers") or []),
+               max((wanted(c) for c in spec.get("initContainers") or []), default=0))
 
 
 def _exit_code(pod: dict[str, Any]) -> int | None:

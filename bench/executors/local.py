@@ -1,32 +1,81 @@
-"""Run the entry point as a local subprocess: live output to the terminal and the log, timeout, clean kill."""
+"""Run the entry point as a local subprocess: live output to the terminal and the log, timeout, clean kill.
+
+As one side of an overhead comparison (`for_variant`) the same command can run under a `wrapper` (a command prefix,
+e.g. `taskset -c 0`), with extra `env`, or inside a podman `container` (bench/executors/container.py), optionally of
+a given `image`. In a container the wrapper runs inside it, in front of the workload, so it applies to the workload
+and not to podman.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.config import RunGroup
+from bench.errors import ConfigError
+from bench.executors import container as podman
 from bench.executors.base import Echo, Executor, complete_results
-from bench.models import require_loadable
+from bench.models import looks_like_path, require_loadable
+from bench.models.tiny import TINY_MODEL_ID, ensure_tiny_model
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
+if TYPE_CHECKING:
+    from bench.variants import Variant
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 KILL_GRACE_S = 10.0
 RESULT_LINE = "BENCH_RESULT "  # bench.run prints each finished result on such a line
 
 
 class LocalExecutor(Executor):
     name = "local"
+    supported_variant_keys = ("wrapper", "env", "container", "image")
 
-    def __init__(self, python: str | None = None, kill_grace_s: float = KILL_GRACE_S) -> None:
+    def __init__(self, python: str | None = None, kill_grace_s: float = KILL_GRACE_S, wrapper: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None, container: podman.ContainerSettings | None = None) -> None:
         self.python = python or sys.executable
         self.kill_grace_s = kill_grace_s
+        self.wrapper = tuple(wrapper)
+        self.env = dict(env or {})
+        self.container = container
+
+    def _with_variant(self, variant: Variant, node: str | None) -> LocalExecutor:
+        """A copy (subclasses and their settings kept) that runs as `variant` says; podman is checked now, before
+        anything runs."""
+        if not variant.overrides():
+            return self
+        if variant.image and not variant.container:
+            raise ConfigError(f"variant {variant.name}: image={variant.image} applies to the local executor only "
+                              f"with a container: write container={variant.image}")
+        if variant.container:
+            podman.require_podman()
+        clone = copy.copy(self)
+        clone.wrapper = tuple(variant.wrapper) or self.wrapper
+        clone.env = {**self.env, **variant.env}
+        clone.container = podman.ContainerSettings(variant.image) if variant.container else self.container
+        return clone
+
+    def describe(self) -> str:
+        parts = []
+        if self.container:
+            runtime = podman.find_runtime() or "podman's default runtime"
+            parts.append(f"in a podman container (image {self.container.image_ref}, runtime {runtime})")
+        if self.wrapper:
+            parts.append(f"under `{shlex.join(self.wrapper)}`")
+        if self.env:
+            parts.append("with " + " ".join(f"{k}={v}" for k, v in podman.redact_env(self.env).items()))
+        return f"{self.name}: {', '.join(parts)}" if parts else self.name
 
     def preflight(self, plan: list[RunGroup]) -> list[str]:
         """The workload runs here, so its LLM must load here: a Hub id this machine has no copy of and cannot
@@ -37,7 +86,50 @@ class LocalExecutor(Executor):
         return []
 
     def command(self, group: RunGroup, config: Path, output: Path) -> list[str]:
+        """The workload's own command (without wrapper or container)."""
         return [self.python, "-m", "bench.run", *group.benchmarks, "--config", str(config), "--output", str(output)]
+
+    def child_env(self) -> dict[str, str]:
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+        return env
+
+    def container_command(self, group: RunGroup, command: list[str], run_dir: Path, env: Mapping[str, str],
+                          name: str, host: podman.HostFacts | None = None) -> list[str]:
+        """`podman run ... IMAGE COMMAND` for this group (`host`: the facts of this machine unless given)."""
+        assert self.container is not None
+        host = host or podman.HostFacts.detect(PACKAGE_ROOT)
+        model_dir = None
+        if group.model != TINY_MODEL_ID and looks_like_path(group.model):
+            model_dir = str(Path(group.model).expanduser().resolve())
+        mounts = podman.mounts_for(self.container, host, str(run_dir.resolve()), env, model_dir)
+        return podman.podman_argv(command, name=name, settings=self.container, host=host, mounts=mounts,
+                                  env=podman.passed_env(env, self.env))
+
+    def full_command(self, group: RunGroup, config: Path, output: Path, run_dir: Path, env: Mapping[str, str],
+                     name: str | None, host: podman.HostFacts | None = None) -> list[str]:
+        """The wrapper and the workload's command, inside `podman run` in a container (`name`)."""
+        command = [*self.wrapper, *self.command(group, config, output)]
+        if self.container is None or name is None:
+            return command
+        return self.container_command(group, command, run_dir, env, name, host)
+
+    def _prepare_container(self, group: RunGroup, run_dir: RunDirectory, echo: Echo) -> tuple[str, podman.HostFacts]:
+        """The image and models the container needs (made here: its caches are read-only there); its name and the
+        facts of this machine its command is built from."""
+        assert self.container is not None
+        tool = podman.require_podman()
+        podman.ensure_image(self.container, echo, tool)
+        if group.model == TINY_MODEL_ID and group.uses_llm:
+            ensure_tiny_model(log=echo)
+        runtime = podman.find_runtime() or podman.default_runtime(tool)
+        name = podman.container_name(run_dir.path.name, group.name)
+        echo(f"[{self.name}] container {name}: image {self.container.image_ref}, runtime {runtime}")
+        host = podman.HostFacts.detect(PACKAGE_ROOT)
+        if host.gpus:
+            echo(f"[{self.name}] note: the GPUs go in as {' '.join(podman.gpu_args())} (CDI), which needs the NVIDIA "
+                 f"container toolkit's CDI spec on this host: {podman.CDI_FIX}")
+        return name, host
 
     def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print,
             cancel: threading.Event | None = None) -> list[Result]:
@@ -47,33 +139,43 @@ class LocalExecutor(Executor):
         group.write(config)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.unlink(missing_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        env = self.child_env()
+        name, host = self._prepare_container(group, run_dir, echo) if self.container else (None, None)
+        command = self.full_command(group, config, output, run_dir.path, env, name, host)
         tail: deque[str] = deque(maxlen=20)
         reason: str | None = None
-        echo(f"[{self.name}] {' '.join(self.command(group, config, output))}  (log: {log_path})")
-        with open(log_path, "w", encoding="utf-8") as log:
-            proc = subprocess.Popen(
-                self.command(group, config, output), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env=env, start_new_session=True, text=True, errors="replace", bufsize=1,
-            )
-            pump = threading.Thread(target=self._pump, args=(proc, log, echo, tail), daemon=True)
-            pump.start()
-            try:
-                _wait(proc, group.timeout_s, cancel)
-            except subprocess.TimeoutExpired:
-                self._kill_group(proc)
-                reason = f"timed out after {group.timeout_s} s (raise it with --timeout); process group killed"
-            except KeyboardInterrupt:
-                self._kill_group(proc)
+        killed = "process group killed" + (f" and container {name} removed" if name else "")
+        echo(f"[{self.name}] {podman.printable(command)}  (log: {log_path})")
+        try:
+            with open(log_path, "w", encoding="utf-8") as log:
+                try:
+                    proc = subprocess.Popen(
+                        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                        start_new_session=True, text=True, errors="replace", bufsize=1,
+                    )
+                except OSError as exc:  # a wrapper that is not installed, say
+                    log.write(f"cannot start {command[0]}: {exc.strerror}\n")
+                    return complete_results(group, output, f"cannot start {command[0]}: {exc.strerror}")
+                pump = threading.Thread(target=self._pump, args=(proc, log, echo, tail), daemon=True)
+                pump.start()
+                try:
+                    _wait(proc, group.timeout_s, cancel)
+                except subprocess.TimeoutExpired:
+                    self._kill_group(proc, name)
+                    reason = f"timed out after {group.timeout_s} s (raise it with --timeout); {killed}"
+                except KeyboardInterrupt:
+                    self._kill_group(proc, name)
+                    pump.join(timeout=5)
+                    results = complete_results(group, output, f"interrupted (Ctrl-C); {killed}")
+                    run_dir.add_results(results)
+                    raise
                 pump.join(timeout=5)
-                results = complete_results(group, output, "interrupted (Ctrl-C); process group killed")
-                run_dir.add_results(results)
-                raise
-            pump.join(timeout=5)
+        finally:
+            if name and podman.exists(name):  # podman itself killed, or --rm not done: leave no container behind
+                podman.remove(name)
         if reason is None and proc.returncode != 0:
-            reason = self._crash_reason(proc.returncode, tail)
+            reason = (name and podman.start_failure(proc.returncode, tail)) or self._crash_reason(proc.returncode,
+                                                                                                  tail)
         return complete_results(group, output, reason)
 
     @staticmethod
@@ -88,9 +190,15 @@ class LocalExecutor(Executor):
             if line.strip():
                 tail.append(line.strip())
 
-    def _kill_group(self, proc: subprocess.Popen[str]) -> None:
-        """SIGTERM the whole process group (vLLM's engine and workers too), SIGKILL what is left after a grace."""
+    def _kill_group(self, proc: subprocess.Popen[str], container: str | None = None) -> None:
+        """SIGTERM the whole process group (vLLM's engine and workers too), SIGKILL what is left after a grace.
+
+        In a container the group is podman's: its sig-proxy forwards the SIGTERM to the container's PID 1, the
+        workload, which ignores it there unless it handles SIGTERM (the kernel's rule for a namespace's init); so
+        after the grace the container is removed (`podman rm -f`, a SIGKILL), then podman's group is killed."""
         for sig, wait in ((signal.SIGTERM, self.kill_grace_s), (signal.SIGKILL, 5.0)):
+            if sig == signal.SIGKILL and container:
+                podman.remove(container)
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 
 from bench.environment import gpu_name
 from bench.errors import BenchError
-from bench.metrics.overhead import Margin, MetricVerdict, Verdict, compare, overall
+from bench.metrics.overhead import Margin, MetricVerdict, SideSummary, Verdict, compare, overall
 from bench.profiles import PROFILES, OverheadMargins
 from bench.results.rundir import load_results
 from bench.results.schema import Result
@@ -213,6 +214,58 @@ def compare_metric(key: str, metric: str, kind: str, margin: Margin, baseline: S
 
 
 @dataclass(frozen=True)
+class AccuracyRow:
+    """A gated score of an accuracy benchmark (ROUGE-L, MMLU-Pro accuracy) under both sides: not a speed verdict, but
+    a runtime must not change what the model computes. `changed` when a candidate value lies outside the range of the
+    baseline's own values (greedy decoding on one GPU type gives identical scores, so any difference is flagged)."""
+
+    benchmark: str
+    scenario: str
+    metric: str
+    baseline: tuple[float, ...]
+    candidate: tuple[float, ...]
+
+    @property
+    def difference(self) -> float:
+        return statistics.median(self.candidate) - statistics.median(self.baseline)
+
+    @property
+    def changed(self) -> bool:
+        low, high = min(self.baseline), max(self.baseline)
+        return any(not low <= v <= high for v in self.candidate)
+
+    def describe(self) -> str:
+        verdict = "CHANGED beyond the baseline's own spread" if self.changed else "unchanged"
+        return (f"{self.benchmark}/{self.scenario} {self.metric}: baseline {_values(self.baseline)}, candidate "
+                f"{_values(self.candidate)}; difference of medians {self.difference:+.4g} — {verdict}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"benchmark": self.benchmark, "scenario": self.scenario, "metric": self.metric,
+                "baseline": list(self.baseline), "candidate": list(self.candidate), "difference": self.difference,
+                "changed": self.changed}
+
+
+def _values(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:.4g}" for v in values)
+
+
+def accuracy_rows(key: str, baseline: Sequence[Run], candidate: Sequence[Run]) -> list[AccuracyRow]:
+    """Every gated metric of `key` that both sides measured in at least one run that did not error."""
+    def values(runs: Sequence[Run], metric: str) -> tuple[float, ...]:
+        return tuple(r.results[key].metrics[metric] for r in runs
+                     if key in r.results and not r.results[key].error and metric in r.results[key].metrics)
+
+    first = next(run.results[key] for run in baseline if key in run.results)
+    benchmark, scenario = key.split("/", 1)
+    rows = []
+    for metric in first.thresholds:
+        b, c = values(baseline, metric), values(candidate, metric)
+        if b and c:
+            rows.append(AccuracyRow(benchmark, scenario, metric, b, c))
+    return rows
+
+
+@dataclass(frozen=True)
 class Comparison:
     baseline: tuple[str, ...]
     candidate: tuple[str, ...]
@@ -220,6 +273,7 @@ class Comparison:
     skipped: tuple[str, ...]
     warnings: tuple[str, ...]
     verdict: Verdict
+    accuracy: tuple[AccuracyRow, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -228,7 +282,8 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": str(self.verdict), "exit_code": self.exit_code, "baseline_runs": list(self.baseline),
                 "candidate_runs": list(self.candidate), "metrics": [r.to_dict() for r in self.rows],
-                "skipped": list(self.skipped), "warnings": list(self.warnings)}
+                "accuracy": [r.to_dict() for r in self.accuracy], "skipped": list(self.skipped),
+                "warnings": list(self.warnings)}
 
 
 def compare_runs(baseline: Sequence[Run], candidate: Sequence[Run], *, max_overhead: float | None = None,
@@ -237,12 +292,18 @@ def compare_runs(baseline: Sequence[Run], candidate: Sequence[Run], *, max_overh
     every metric passes, INCONCLUSIVE otherwise (also when no metric is declared for what both sides ran)."""
     common, skipped = check_comparable(baseline, candidate)
     rows: list[MetricRow] = []
+    accuracy: list[AccuracyRow] = []
     warnings: list[str] = []
     for key in common:
         first = next(run.results[key] for run in baseline if key in run.results)
         declared = overhead_metrics(first.benchmark).get(first.scenario, {})
         if not declared:
-            skipped.append(f"{key}: no overhead metric declared for it (OVERHEAD_METRICS in its workload module)")
+            scores = accuracy_rows(key, baseline, candidate)
+            accuracy += scores
+            warnings += [f"accuracy changed under the candidate: {r.describe()}" for r in scores if r.changed]
+            if not scores:
+                skipped.append(f"{key}: no overhead metric declared for it (OVERHEAD_METRICS in its workload "
+                               "module) and no gated score to compare")
             continue
         margin = margins_for(first.profile, max_overhead, max_p99_delta_ms)
         if first.profile not in PROFILES:
@@ -257,8 +318,12 @@ def compare_runs(baseline: Sequence[Run], candidate: Sequence[Run], *, max_overh
     verdict = overall([r.comparison for r in rows if r.comparison]).verdict
     if verdict == Verdict.PASS and any(r.comparison is None for r in rows):
         verdict = Verdict.INCONCLUSIVE
+    if any(r.changed for r in accuracy):  # a runtime that changes what the model computes fails, however fast
+        verdict = Verdict.FAIL
+    elif accuracy and not rows:  # accuracy benchmarks only: their scores held
+        verdict = Verdict.PASS
     return Comparison(tuple(r.run_id for r in baseline), tuple(r.run_id for r in candidate), tuple(rows),
-                      tuple(skipped), tuple(warnings), verdict)
+                      tuple(skipped), tuple(warnings), verdict, tuple(accuracy))
 
 
 # --- the table ----------------------------------------------------------------------------------------------------
@@ -292,16 +357,20 @@ def _overhead(row: MetricRow) -> str:
     return f"{fmt(c.estimate)} [{fmt(c.lower)}, {fmt(c.upper)}]"
 
 
+def table_lines(comparison: Comparison) -> list[str]:
+    """The table alone: metric | baseline | candidate | overhead | verdict."""
+    return ["| metric | baseline | candidate | overhead | verdict |", "|---|---|---|---|---|",
+            *(f"| {r.name} | {_side(r, 'baseline')} | {_side(r, 'candidate')} | {_overhead(r)} | {r.verdict} |"
+              for r in comparison.rows)]
+
+
 def render(comparison: Comparison) -> str:
     """The markdown view: the table (metric | baseline | candidate | overhead | verdict), each metric's numbers and
     reasons, what was skipped, warnings, and the overall verdict."""
     lines = [f"baseline: {', '.join(comparison.baseline)} ({len(comparison.baseline)} run(s))",
              f"candidate: {', '.join(comparison.candidate)} ({len(comparison.candidate)} run(s))", ""]
     if comparison.rows:
-        lines += ["| metric | baseline | candidate | overhead | verdict |", "|---|---|---|---|---|"]
-        lines += [f"| {r.name} | {_side(r, 'baseline')} | {_side(r, 'candidate')} | {_overhead(r)} | {r.verdict} |"
-                  for r in comparison.rows]
-        lines.append("")
+        lines += [*table_lines(comparison), ""]
     without = [r for r in comparison.rows if r.comparison and not r.comparison.rank]
     if without:
         sizes = sorted({f"{r.comparison.baseline.n} vs {r.comparison.candidate.n}" for r in without if r.comparison})
@@ -315,9 +384,12 @@ def render(comparison: Comparison) -> str:
             lines.append(f"- {r.comparison.describe() if r.comparison else f'{r.name}: INCONCLUSIVE; {r.problem}'}")
             if r.comparison and max(r.comparison.baseline.n, r.comparison.candidate.n) > 1:
                 b, c = r.comparison.baseline, r.comparison.candidate
-                lines.append(f"  - noise: baseline CV {_pct(b.cv_pct)}, MAD {_pct(b.mad_pct)}; "
-                             f"candidate CV {_pct(c.cv_pct)}, MAD {_pct(c.mad_pct)}")
+                lines.append(f"  - per side: baseline {_median(b)}, CV {_pct(b.cv_pct)}, MAD {_pct(b.mad_pct)}; "
+                             f"candidate {_median(c)}, CV {_pct(c.cv_pct)}, MAD {_pct(c.mad_pct)}")
             lines += [f"  - invalid: {line}" for line in r.invalid]
+    if comparison.accuracy:
+        lines += ["", "Accuracy under the candidate (scores must not move beyond the baseline's own spread):"]
+        lines += [f"- {r.describe()}" for r in comparison.accuracy]
     lines += [f"- skipped: {line}" for line in comparison.skipped]
     lines += [f"- warning: {line}" for line in comparison.warnings]
     lines += ["", f"**Overall: {comparison.verdict}**"]
@@ -326,3 +398,13 @@ def render(comparison: Comparison) -> str:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f}%"
+
+
+def _median(summary: SideSummary) -> str:
+    """`n=5 median 31,706.5 [31,680.1, 31,712.0] (95%)`; the interval is unbounded below 6 runs."""
+    if math.isfinite(summary.median_lower) and math.isfinite(summary.median_upper):
+        interval = f"[{_number(summary.median_lower)}, {_number(summary.median_upper)}] " \
+                   f"({summary.median_confidence:.0%})"
+    else:
+        interval = "(no 95% interval below 6 runs)"
+    return f"n={summary.n} median {_number(summary.median)} {interval}"

@@ -28,6 +28,7 @@ class RunDirectory:
     path: Path
     header: dict[str, Any] = field(default_factory=dict)  # profile, executor, engine, device: shown in summary.md
     results: list[Result] = field(default_factory=list)
+    sections: dict[str, str] = field(default_factory=dict)  # extra summary.md sections (title -> markdown)
     _lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False, compare=False)
 
     @staticmethod
@@ -36,13 +37,17 @@ class RunDirectory:
         return root.expanduser().resolve() / run_id
 
     @classmethod
-    def create(cls, root: Path, header: dict[str, Any] | None = None, run_id: str | None = None) -> RunDirectory:
+    def create(cls, root: Path, header: dict[str, Any] | None = None, run_id: str | None = None,
+               point_latest: bool = True) -> RunDirectory:
+        """A new run directory under `root`; `point_latest`: make `root/latest` point at it (not for the repeats
+        of an overhead run, which live inside their run's directory)."""
         path = cls.path_for(root, run_id or new_run_id())
         for sub in ("logs", "manifests"):
             (path / sub).mkdir(parents=True, exist_ok=True)
         run = cls(path=path, header=dict(header or {}))
         run.header.setdefault("run_id", path.name)
-        run._point_latest()
+        if point_latest:
+            run._point_latest()
         run.save()
         return run
 
@@ -68,14 +73,20 @@ class RunDirectory:
             self.results = [r for r in self.results if r.key not in keys] + list(results)
             self.save()
 
+    def set_section(self, title: str, markdown: str) -> None:
+        """Add (or replace) a section of summary.md, e.g. the overhead verdicts, and rewrite it."""
+        with self._lock:
+            self.sections[title] = markdown
+            self.save()
+
     def result(self, key: str) -> Result | None:
         return next((r for r in self.results if r.key == key), None)
 
     def save(self) -> None:
         with self._lock:
             results = list(self.results)
-            _atomic_write(self.path / "results.json", json.dumps([r.to_dict() for r in results], indent=2) + "\n")
-            _atomic_write(self.path / "summary.md", render_summary(self.header, results))
+            atomic_write(self.path / "results.json", json.dumps([r.to_dict() for r in results], indent=2) + "\n")
+            atomic_write(self.path / "summary.md", render_summary(self.header, results, self.sections))
 
     def _point_latest(self) -> None:
         latest = self.path.parent / "latest"
@@ -85,7 +96,7 @@ class RunDirectory:
         os.replace(tmp, latest)
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

@@ -42,6 +42,8 @@ class Result:
     duration_s: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    variant: str | None = None  # an overhead comparison's side (its variant's name); None outside comparisons
+    repeat: int | None = None  # which repeat of that variant (1-based)
 
     @property
     def key(self) -> str:

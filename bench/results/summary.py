@@ -7,7 +7,8 @@ from typing import Any
 from bench.profiles import is_gate_note
 from bench.results.schema import Result
 
-_HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "engine_args", "device", "model", "weights", "size")
+_HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "engine_args", "device", "model", "weights", "size",
+                  "variant", "repeat")
 
 
 def _status(result: Result) -> str:
@@ -55,15 +56,17 @@ def _notes(header: dict[str, Any], results: list[Result]) -> list[str]:
     return ["", "## Notes", "", *lines] if lines else []
 
 
-def render_summary(header: dict[str, Any], results: list[Result]) -> str:
+def render_summary(header: dict[str, Any], results: list[Result], sections: dict[str, str] | None = None) -> str:
+    """The whole summary.md; `sections` (title -> markdown, e.g. the overhead verdicts) follow the results table."""
     lines = ["# kcloud-mlperf run summary", ""]
     lines += [f"- **{k}**: {header[k]}" for k in _HEADER_FIELDS if header.get(k)]
     for note in header.get("notes", []):
         lines.append(f"- **note**: {note}")
     lines.append("")
+    extra = [line for title, text in (sections or {}).items() for line in ("", f"## {title}", "", text.rstrip())]
     if not results:
-        lines.append("_No results yet._")
-        return "\n".join(lines) + "\n"
+        lines.append("_No results yet._" if not extra else "_No single-run results: see below._")
+        return "\n".join(lines + extra) + "\n"
     passed = sum(r.passed for r in results)
     lines += [f"**{passed}/{len(results)} passed**", ""]
     lines += ["| benchmark | scenario | status | metrics | gates | duration |", "|---|---|---|---|---|---|"]
@@ -73,6 +76,7 @@ def render_summary(header: dict[str, Any], results: list[Result]) -> str:
             f"| {r.benchmark} | {r.scenario} | {_status(r)} | {_metric_cell(r)} | {gates} | {r.duration_s:.1f} s |"
         )
     lines += _group_tables(results)
+    lines += extra
     problems = [r for r in results if not r.passed]
     if problems:
         lines += ["", "## Failures", ""]

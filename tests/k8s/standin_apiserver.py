@@ -17,8 +17,9 @@ and plays the parts of the control plane the executor depends on:
 - Admission: a pod whose runtimeClassName names no RuntimeClass (`runtime_classes` exist) or whose
   serviceAccountName names no ServiceAccount is refused in the plugins' words; every pod gets the
   DefaultTolerationSeconds tolerations (not-ready / unreachable, 300 s).
-- Job controller: one pod per Job from its template (labels job-name, controller-uid); a refused pod is a
-  FailedCreate Warning Event on the Job (`Error creating: pods "NAME-" is forbidden: ...`), retried with backoff;
+- Job controller: one pod per Job from its template (its labels and annotations, plus job-name, controller-uid); a
+  refused pod is a FailedCreate Warning Event on the Job (`Error creating: pods "NAME-" is forbidden: ...`), retried
+  with backoff;
   Job status and conditions: Complete; a pod Failed, deleted or gone counts as failed (backoffLimit), and past the
   limit or activeDeadlineSeconds the Job gets FailureTarget (BackoffLimitExceeded / DeadlineExceeded), its running
   pods are deleted gracefully, and Failed follows once they have ended.
@@ -30,9 +31,9 @@ and plays the parts of the control plane the executor depends on:
   pod Failed (exit 143 / 137), then gone; grace 0 removes it at once.
 - Kubelet: images whose name contains an entry of `bad_images` fail with ErrImagePull then ImagePullBackOff; other
   containers run their command as a local process — mountPaths mapped to temp dirs (configMap files written out,
-  emptyDir empty, hostPath the host's own path), the image's `python3` mapped to the test's Python, env from values,
-  the downward API and Secrets — and a memory limit enforced like the OOM killer (RSS of the process tree over the
-  limit → SIGKILL, reason OOMKilled, exit code 137).
+  emptyDir empty, hostPath the host's own path: a file or a directory, its `type` checked), the image's `python3`
+  mapped to the test's Python, env from values, the downward API and Secrets — and a memory limit enforced like the
+  OOM killer (RSS of the process tree over the limit → SIGKILL, reason OOMKilled, exit code 137).
 - Faults on demand: `evict_pod` (the kubelet evicting under node pressure), `taint_node` (`kubectl taint`),
   `compact()` and `bump()` (a busy cluster's writes), and `lose_node` (a node going dark, or being removed): the pod
   statuses, node conditions and taints, and deletion behaviour a real cluster shows — pods on a lost node stay
@@ -633,11 +634,12 @@ class StandInAPIServer:
         name = f"{job_name}-{secrets.token_hex(3)[:5]}"
         labels = {**template.get("metadata", {}).get("labels", {}), "job-name": job_name,
                   "batch.kubernetes.io/job-name": job_name, "controller-uid": job["metadata"]["uid"]}
+        pod_annotations = {k: v for k, v in template.get("metadata", {}).items() if k == "annotations"}
         spec = template["spec"]
         spec["tolerations"] = [*spec.get("tolerations", []), *DEFAULT_TOLERATIONS]  # DefaultTolerationSeconds
         pod = {
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "labels": labels, "ownerReferences": [
+            "metadata": {"name": name, "labels": labels, **pod_annotations, "ownerReferences": [
                 {"apiVersion": "batch/v1", "kind": "Job", "name": job_name,
                  "uid": job["metadata"]["uid"], "controller": True}]},
             "spec": spec,
@@ -792,9 +794,13 @@ class StandInAPIServer:
         mapping: dict[str, str] = {}
         for mount in container.get("volumeMounts", []):
             volume = volumes[mount["name"]]
-            if "hostPath" in volume:
+            if "hostPath" in volume:  # the host's own path; its `type` checked as the kubelet does before mounting
                 local = Path(volume["hostPath"]["path"])
-                local.mkdir(parents=True, exist_ok=True)
+                kind = volume["hostPath"].get("type") or ""
+                if (kind == "File" and not local.is_file()) or (kind == "Directory" and not local.is_dir()):
+                    raise _ConfigError(f"hostPath type check failed: {local} is not a {kind.lower()}")
+                if not local.exists():  # "" and DirectoryOrCreate: the runtime creates a directory
+                    local.mkdir(parents=True)
             else:
                 local = root / "volumes" / mount["name"]
                 local.mkdir(parents=True)

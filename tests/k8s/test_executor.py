@@ -13,6 +13,7 @@ import pytest
 
 from bench.executors.k8s_manifests import KubernetesConfig
 from bench.results.rundir import RunDirectory, load_results
+from tests.signals import ctrl_c_raises  # noqa: F401 (a fixture)
 
 from .conftest import NAMESPACE, StandInWorkloadExecutor, make_group
 from .standin_apiserver import StandInAPIServer
@@ -191,6 +192,7 @@ def test_pod_deleted_mid_run(cluster, k8s_config, run_dir) -> None:
     assert_nothing_left(cluster)
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_deletes_the_job_and_records_interrupted(cluster, k8s_config, run_dir) -> None:
     lines: list[str] = []
     _when_running(cluster, lines, lambda: os.kill(os.getpid(), signal.SIGINT))

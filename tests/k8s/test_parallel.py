@@ -20,6 +20,7 @@ from bench.executors.k8s_manifests import KubernetesConfig
 from bench.profiles import get_profile
 from bench.results.rundir import RunDirectory, load_results
 from bench.suite import Choices, SuiteRun
+from tests.signals import ctrl_c_raises  # noqa: F401 (a fixture)
 
 from .conftest import StandInWorkloadExecutor, make_group
 from .provisioned import assert_requests_listed
@@ -124,6 +125,7 @@ def test_parallel_beyond_the_gpus_waits_instead_of_failing(cluster, k8s_config, 
     assert_nothing_left(cluster)
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_during_a_parallel_run_cleans_up_every_job(cluster, k8s_config, run_dir, tmp_path) -> None:
     k8s_config.parallel = 2
     lines: list[str] = []

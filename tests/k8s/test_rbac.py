@@ -66,7 +66,7 @@ def _permission_of(method: str, receiver: str | None) -> Permission | None:
         owners = [(n, g) for n, g in owners if receiver and n in receiver]
         assert len(owners) == 1, f"cannot tell which API group {method} (on {receiver}) calls"
     scope = "namespaced" if rest.startswith("namespaced_") else "cluster"
-    kind = rest.removeprefix("namespaced_")
+    kind = rest.removeprefix("namespaced_").removesuffix("_for_all_namespaces")  # list_pod_for_all_namespaces: pods
     sub = next((s for s in _SUBRESOURCES if kind.endswith("_" + s)), None)
     kind = kind.removesuffix("_" + sub) if sub else kind
     plural = kind.replace("_", "") + ("es" if kind.endswith(("s", "x", "ch", "sh")) else "s")

@@ -258,7 +258,9 @@ def test_the_readme_shows_the_table_this_command_prints() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Comparing two runs (`bench compare`)", 1)[1].split("\n## ", 1)[0]
     assert TABLE_HEADER in section
-    assert "pytest -m overhead --candidate" in section and "Not there yet" in section
+    assert "`bench overhead` or `pytest -m overhead`" in section
+    overhead = readme.split("## Is my runtime fast enough?", 1)[1].split("\n## ", 1)[0]
+    assert TABLE_HEADER in overhead and "pytest -m overhead --candidate container" in overhead
 
 
 def test_server_throughput_with_calibrated_targets_is_flagged(tmp_path: Path,
@@ -271,3 +273,26 @@ def test_server_throughput_with_calibrated_targets_is_flagged(tmp_path: Path,
     out = capsys.readouterr().out
     assert [r[0] for r in table_rows(out)] == ["resnet50/Server samples_per_s", "resnet50/Server latency_p99_ms"]
     assert "- warning: resnet50/Server: server_target_qps = 0, so each run calibrated its own target" in out
+
+
+def summarization(rouge_l: float) -> Result:
+    result = Result(benchmark="summarization", scenario="offline", profile="llama3.1-8b",
+                    metrics={"rouge_l": rouge_l, "rouge1": 0.4}, thresholds={"rouge_l": Threshold(">=", 0.15)},
+                    config={"profile_model": "meta-llama/Llama-3.1-8B-Instruct", "size": "smoke"},
+                    environment={"device": "cuda", "gpu": {"name": GPU, "count": 1}})
+    result.evaluate()
+    return result
+
+
+def test_an_accuracy_score_that_moves_under_the_candidate_fails(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    same = [write_run(tmp_path, f"a{i}", [summarization(0.2512)]) for i in range(3)]
+    held = [write_run(tmp_path, f"b{i}", [summarization(0.2512)]) for i in range(3)]
+    moved = [write_run(tmp_path, f"c{i}", [summarization(0.2512 if i else 0.2498)]) for i in range(3)]
+    assert compare(tmp_path, same, held) == 0
+    out = capsys.readouterr().out
+    assert "summarization/offline rouge_l: baseline 0.2512, 0.2512, 0.2512, candidate 0.2512, 0.2512, 0.2512; " \
+           "difference of medians +0 — unchanged" in out
+    assert compare(tmp_path, same, moved) == 1  # greedy decoding on one GPU type: any change is a change
+    out = capsys.readouterr().out
+    assert "CHANGED beyond the baseline's own spread" in out and "**Overall: FAIL**" in out

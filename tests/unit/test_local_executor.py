@@ -112,6 +112,8 @@ CTRL_C_DRIVER = textwrap.dedent(
     import sys
     from pathlib import Path
     sys.path[:0] = [sys.argv[1], sys.argv[2]]
+    from tests.signals import restore_ctrl_c
+    restore_ctrl_c()  # the test sends SIGINT: it must raise here even if this process inherited SIGINT ignored
     from test_local_executor import StandInExecutor, make_group
     from bench.results.rundir import RunDirectory
     run_dir = RunDirectory.create(Path(sys.argv[3]), run_id="run")
