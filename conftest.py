@@ -184,12 +184,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def _margins(config: pytest.Config) -> dict[str, float | None]:
-    from bench.metrics.overhead import parse_max_overhead, parse_max_p99_delta
+    from bench.metrics.overhead import parse_margins
 
-    given = config.getoption("max_overhead"), config.getoption("max_p99_delta")
     try:
-        return {"max_overhead": parse_max_overhead(given[0]) if given[0] is not None else None,
-                "max_p99_delta_ms": parse_max_p99_delta(given[1]) if given[1] is not None else None}
+        return parse_margins(config.getoption("max_overhead"), config.getoption("max_p99_delta"))
     except ValueError as exc:
         raise BenchError(str(exc)) from None
 

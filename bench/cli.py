@@ -117,12 +117,11 @@ def add_comparison_options(parser: argparse.ArgumentParser) -> None:
     cmp.add_argument("--max-p99-delta", metavar="MS", help="latency margin, e.g. 2ms (default: the profile's)")
 
 
-def parse_margins(args: argparse.Namespace) -> tuple[float | None, float | None]:
-    from bench.metrics.overhead import parse_max_overhead, parse_max_p99_delta
+def parse_margins(args: argparse.Namespace) -> dict[str, float | None]:
+    from bench.metrics.overhead import parse_margins as parse
 
     try:
-        return (parse_max_overhead(args.max_overhead) if args.max_overhead is not None else None,
-                parse_max_p99_delta(args.max_p99_delta) if args.max_p99_delta is not None else None)
+        return parse(args.max_overhead, args.max_p99_delta)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
 
@@ -241,7 +240,7 @@ def cmd_overhead(args: argparse.Namespace) -> int:
             raise BenchError(f"{name} has no overhead metric for {', '.join(args.scenario or info.scenarios)}: "
                              f"its timed scenarios are {', '.join(declared)}")
         requested += [(name, s) for s in scenarios if (name, s) not in requested]
-    max_overhead, max_delta = parse_margins(args)
+    margins = parse_margins(args)
     k8s_options = kubernetes_options(args)
     if k8s_options and k8s_options.pop("dry_run"):
         raise BenchError("--dry-run applies to `bench run`; `bench overhead` checks the cluster before it starts")
@@ -253,7 +252,7 @@ def cmd_overhead(args: argparse.Namespace) -> int:
     run = OverheadRun.prepare(
         requested, choices, args.results_dir, comparison, size="full" if args.full else "smoke", model=args.model,
         params=ParamOverrides.parse(args.param or [], BENCHMARKS), engine_args=parse_engine_args(args.engine_arg),
-        timeout_s=args.timeout, node=args.node, max_overhead=max_overhead, max_p99_delta_ms=max_delta)
+        timeout_s=args.timeout, node=args.node, **margins)
     print("kcloud-mlperf overhead")
     for line in [*run.choices.lines(), *run.lines()]:
         print(f"  {line}")
@@ -323,7 +322,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not positional and (args.runs or not (args.baseline and args.candidate)):
         raise BenchError("give two runs (`bench compare BASELINE CANDIDATE`) or several per side "
                          "(`bench compare --baseline RUN [RUN ...] --candidate RUN [RUN ...]`)")
-    max_overhead, max_delta = parse_margins(args)
+    margins = parse_margins(args)
     specs = {"baseline": args.baseline or args.runs[:1], "candidate": args.candidate or args.runs[1:]}
     sides = {side: [resolve_run(spec, args.results_dir) for spec in given] for side, given in specs.items()}
     for side, runs in sides.items():
@@ -335,8 +334,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if same and not args.aa:
         raise BenchError(f"run {same[0]} is on both sides: a candidate identical to the baseline is allowed only "
                          "with --aa (the A/A self-test)")
-    comparison = compare_runs(sides["baseline"], sides["candidate"], max_overhead=max_overhead,
-                              max_p99_delta_ms=max_delta)
+    comparison = compare_runs(sides["baseline"], sides["candidate"], **margins)
     print(render(comparison), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

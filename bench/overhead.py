@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import RunGroup
-from bench.environment import gpu_name, throttled
+from bench.environment import throttled
 from bench.errors import ConfigError
 from bench.executors import Executor
 from bench.executors.base import Echo
@@ -250,26 +250,24 @@ class OverheadRun:
         """Verdicts over the finished repeats (also partway: overhead.json is rewritten after every repeat)."""
         from bench.results.overhead_report import write_outputs
 
-        sides: dict[str, list[Run]] = {side: [] for side in SIDES}
+        finished: dict[str, dict[str, Any]] = {}  # repeat directory -> side and the keys it finished
         for record in self.records:
-            if record.interrupted:  # stopped partway: not a repeat
-                continue
-            path = self.run_dir.path / record.run_dir
-            sub_results = [r for r in _load(path) if r.key in record.status]
-            if sub_results:
-                sides[record.side].append(Run(f"{record.run_dir.rsplit('/', 1)[-1]}", path,
-                                              {r.key: r for r in sub_results}))
+            if not record.interrupted:  # stopped partway: not a repeat
+                entry = finished.setdefault(record.run_dir, {"side": record.side, "keys": set()})
+                entry["keys"] |= set(record.status)
+        sides: dict[str, list[Run]] = {side: [] for side in SIDES}
+        for sub in self._subs.values():
+            entry = finished.get(str(sub.path.relative_to(self.run_dir.path)))
+            results = {r.key: r for r in sub.results if entry and r.key in entry["keys"]}
+            if results:  # one run per ABBA position: every group's results of that position
+                sides[entry["side"]].append(Run(sub.run_id, sub.path, results))
         self.verdicts, self.refused = None, None
         if sides["baseline"] and sides["candidate"]:
             try:
-                self.verdicts = compare_runs(_merge(sides["baseline"]), _merge(sides["candidate"]),
+                self.verdicts = compare_runs(sides["baseline"], sides["candidate"],
                                              max_overhead=self.max_overhead, max_p99_delta_ms=self.max_p99_delta_ms)
             except NotComparable as exc:
                 self.refused = str(exc)
-        gpus = {gpu_name({"gpu": r.gpu}) for r in self.records if r.gpu}
-        if len(gpus) > 1:
-            self.refused = f"not comparable: GPU model differs between repeats ({', '.join(sorted(map(str, gpus)))})"
-            self.verdicts = None
         write_outputs(self)
 
     # ---- reading the outcome ---------------------------------------------------------------------------------
@@ -285,23 +283,3 @@ class OverheadRun:
 def _prefixed(echo: Echo, prefix: str) -> Echo:
     return lambda line: echo(prefix + line)
 
-
-def _load(path: Path) -> list[Result]:
-    from bench.results.rundir import load_results
-
-    try:
-        return load_results(path)
-    except (OSError, ValueError):
-        return []
-
-
-def _merge(runs: list[Run]) -> list[Run]:
-    """One Run per repeat directory: groups of one repeat position share a directory, so their results are one
-    run's (the same process position in the ABBA order of each group)."""
-    merged: dict[Path, Run] = {}
-    for run in runs:
-        if run.path in merged:
-            merged[run.path] = Run(run.run_id, run.path, {**merged[run.path].results, **run.results})
-        else:
-            merged[run.path] = run
-    return list(merged.values())

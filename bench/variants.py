@@ -143,8 +143,7 @@ def parse_spec(items: Iterable[str], default_name: str) -> Variant:
                               "resources": {}, "volumes": []}
     for raw in items:
         item = raw.strip()
-        if item == "host":
-            fields.setdefault("_preset", "host")
+        if item == "host":  # the run's own settings: nothing to override
             continue
         key, sep, value = item.partition("=")
         if not sep and key == "container":
@@ -177,7 +176,6 @@ def parse_spec(items: Iterable[str], default_name: str) -> Variant:
         else:  # resource
             k, v = _pair(value, key)
             fields["resources"][k] = v
-    fields.pop("_preset", None)
     fields["volumes"] = tuple(fields["volumes"])
     return check(Variant(**fields))
 
@@ -243,8 +241,8 @@ def check(variant: Variant) -> Variant:
         if key not in RESOURCE_NAMES:
             raise ConfigError(f"resource={key}=…: only {', '.join(RESOURCE_NAMES)} can be overridden "
                               "(nvidia.com/gpu is --gpus, the same on both sides)")
-    if variant.wrapper == () and variant.container is False and variant.image == "":
-        raise ConfigError("image= needs a value")
+    if variant.image == "":
+        raise ConfigError("image= needs a value (an image reference, e.g. image=registry/name:tag)")
     mounts = [v.mount_path for v in variant.volumes]
     if len(set(mounts)) != len(mounts):
         raise ConfigError(f"variant {variant.name}: two volumes mount at the same path")

@@ -132,6 +132,13 @@ def parse_max_p99_delta(text: str) -> float:
 
 
 @cache
+def parse_margins(max_overhead: str | None, max_p99_delta: str | None) -> dict[str, float | None]:
+    """`--max-overhead` / `--max-p99-delta` as given on any command line (None: the profile's), keyed as
+    `compare_runs` and the overhead run take them; a bad value raises ValueError naming the option."""
+    return {"max_overhead": parse_max_overhead(max_overhead) if max_overhead is not None else None,
+            "max_p99_delta_ms": parse_max_p99_delta(max_p99_delta) if max_p99_delta is not None else None}
+
+
 def mann_whitney_counts(m: int, n: int) -> tuple[int, ...]:
     """How many of the C(m+n, m) equally likely orderings give U = 0, 1, …, m·n (no ties). These are the
     coefficients of the Gaussian binomial [m+n choose m]_q = Π_{i=1..m} (1 − q^(n+i)) / (1 − q^i), built factor by
