@@ -168,7 +168,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         overhead = OverheadRun.check(compared, config.stash[_CHOICES], config.stash[_COMPARISON],
                                      node=config.getoption("node"), **common, **_margins(config)) if compared else None
         suite = SuiteRun.prepare(requested, config.stash[_CHOICES], Path(config.getoption("results_dir")),
-                                 run_id=config.stash[_RUN_PATH].name, **common)
+                                 run_id=config.stash[_RUN_PATH].name, endpoint=config.getoption("endpoint"),
+                                 served_model=config.getoption("served_model"), **common)
         if overhead is not None:
             config.stash[_OVERHEAD] = overhead.attach(suite.run_dir)
     except BenchError as exc:

@@ -40,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--model", help="model directory or Hugging Face id (default: the profile's)")
     run.add_argument("--num-prompts", type=_int, help="number of prompts/requests (same as --param num_prompts=N)")
     add_override_options(run)
+    add_endpoint_options(run)
     run.add_argument("--full", action="store_true", help="full sizes instead of smoke sizes")
     run.add_argument("--output", type=Path, help="also write the result JSON here")
     run.add_argument("--executor", default="local", help="where to run: local (default) or kubernetes")
@@ -126,6 +127,13 @@ def parse_margins(args: argparse.Namespace) -> dict[str, float | None]:
         raise BenchError(str(exc)) from None
 
 
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint", metavar="URL", help="serving: benchmark this OpenAI-compatible server "
+                        "(http://HOST:PORT) instead of starting one")
+    parser.add_argument("--served-model", metavar="NAME", help="serving with --endpoint: the model name to request "
+                        "(default: the only one the endpoint lists)")
+
+
 def add_override_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine-arg", action="append", metavar="KEY=VALUE", dest="engine_arg",
                         help="a vllm.LLM keyword argument over the profile's (repeatable; JSON values: "
@@ -173,7 +181,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for scenario in scenarios:
         check_scenario(info, scenario)
     k8s_options = kubernetes_options(args)
-    if info.engine == "llm" and k8s_options is None:  # on Kubernetes, vLLM is in the image
+    in_process = info.engine == "llm" or (info.engine == "server" and not args.endpoint)
+    if in_process and k8s_options is None:  # on Kubernetes, vLLM is in the image
         from bench.engines.vllm_offline import require_vllm
 
         require_vllm()
@@ -189,7 +198,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     check_cluster(choices.executor)  # a missing kubeconfig or a silent API server: one error before anything runs
     suite = SuiteRun.prepare(requested, choices, args.results_dir, size=size, model=args.model, params=params,
-                             engine_args=engine_args, timeout_s=args.timeout)
+                             engine_args=engine_args, timeout_s=args.timeout, endpoint=args.endpoint,
+                             served_model=args.served_model)
     suite.announce()
     results = suite.run_all()
     if args.output:
@@ -210,7 +220,8 @@ def dry_run(args: argparse.Namespace, requested: list[tuple[str, str]], choices,
     from bench.results.rundir import new_run_id
     from bench.suite import plan_run
 
-    plan, notes = plan_run(requested, choices, size, args.model, params, engine_args, args.timeout)
+    plan, notes = plan_run(requested, choices, size, args.model, params, engine_args, args.timeout, args.endpoint,
+                           args.served_model)
     print(f"# bench run {args.benchmark} --dry-run: {choices.executor.describe()}; nothing submitted")
     for note in [*choices.profile.notes, *notes]:
         print(f"# note: {note}")

@@ -39,10 +39,16 @@ def parse_params(cls: type[P], raw: dict[str, Any], where: str) -> P:
         expected = hints[name]
         if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
             raise ConfigError(f"{where}: {name} must be an integer, got {value!r}")
+        if expected is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ConfigError(f"{where}: {name} must be a number, got {value!r}")
         minimum = fields[name].metadata.get("min")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{where}: {name} must be ≥ {minimum}, got {value}")
-    return cls(**raw)
+    params = cls(**raw)
+    validate = getattr(params, "validate", None)  # a params class's own checks (e.g. lists given as text)
+    if validate is not None:
+        validate(where)
+    return params
 
 
 @dataclass
@@ -73,6 +79,11 @@ class RunGroup:
     claims_quality: bool = False
     timeout_s: int = 900
     weights: str | None = None  # LLM groups with random weights (tiny model, load_format=dummy): which, why
+    # serving groups (benchmarks with engine "server"): the OpenAI-compatible endpoint the load client drives — given
+    # with --endpoint, else None and the executor starts a vLLM server for the group (a local process, or a
+    # Deployment + Service) and fills it in; `served_model` is the name the server serves the model under
+    endpoint: str | None = None
+    served_model: str | None = None
 
     @property
     def benchmarks(self) -> list[str]:
@@ -84,6 +95,18 @@ class RunGroup:
         from bench.workloads import get_benchmark
 
         return any(get_benchmark(t.benchmark).engine == "llm" for t in self.tasks)
+
+    @property
+    def uses_server(self) -> bool:
+        """Whether the group's tasks drive an OpenAI-compatible server (the `serving` benchmark)."""
+        from bench.workloads import get_benchmark
+
+        return any(get_benchmark(t.benchmark).engine == "server" for t in self.tasks)
+
+    @property
+    def starts_server(self) -> bool:
+        """Whether the executor must start the group's server (no --endpoint given)."""
+        return self.uses_server and self.endpoint is None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # Threshold dataclasses become {"op", "value"}

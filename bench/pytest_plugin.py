@@ -42,6 +42,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="a vllm.LLM keyword argument over the profile's (repeatable; JSON values)")
     group.addoption("--param", action="append", default=None, metavar="[BENCHMARK.]KEY=VALUE", dest="bench_param",
                     help="a workload parameter over the profile's sizes (repeatable)")
+    group.addoption("--endpoint", default=None, metavar="URL",
+                    help="serving: benchmark this OpenAI-compatible server (http://HOST:PORT) instead of starting one")
+    group.addoption("--served-model", default=None, metavar="NAME",
+                    help="serving with --endpoint: the model name to request (default: the only one it lists)")
     k8s = parser.getgroup("kcloud-mlperf kubernetes", "kubernetes executor (with --executor kubernetes)")
     k8s.addoption("--kubeconfig", default=None, help="kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
     k8s.addoption("--context", default=None, help="kubeconfig context (default: the current one)")

@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"the config has no tasks for {', '.join(args.benchmarks)}")
         env = environment.collect()
         model = resolve_model(group.model, log=log) if any(
-            get_benchmark(t.benchmark).engine == "llm" for t in tasks
+            get_benchmark(t.benchmark).engine in ("llm", "server") for t in tasks  # server: its tokenizer
         ) else group.model
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -101,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     pool = EnginePool(log=log)
     ctx = WorkloadContext(
         model=model, engine_kind="vllm", engine_kwargs=group.engine, pool=pool,
-        artifacts_dir=args.output.parent / "artifacts", log=log,
+        artifacts_dir=args.output.parent / "artifacts", log=log, endpoint=group.endpoint,
+        served_model=group.served_model,
     )
     results: list[Result] = []
     for task in tasks:

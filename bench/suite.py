@@ -90,11 +90,13 @@ def choose(profile: str | None, executor: str, executor_options: dict[str, Any] 
 
 def plan_run(requested: Iterable[tuple[str, str]], choices: Choices, size: str = "smoke", model: str | None = None,
              params: ParamOverrides | None = None, engine_args: dict[str, Any] | None = None,
-             timeout_s: int | None = None) -> tuple[list[RunGroup], list[str]]:
+             timeout_s: int | None = None, endpoint: str | None = None, served_model: str | None = None,
+             ) -> tuple[list[RunGroup], list[str]]:
     """The validated plan and the notes it adds to the profile's: what the executor can tell before anything runs
     (a model this machine cannot load, more tensor-parallel ranks than GPUs per Job), the engine arguments as vLLM's
     own parser sees them, and the groups' own notes (random weights)."""
-    plan = build_plan(requested, choices.profile, size, model, params, engine_args, timeout_s)
+    plan = build_plan(requested, choices.profile, size, model, params, engine_args, timeout_s, endpoint,
+                      served_model)
     notes = choices.executor.preflight(plan)
     if engine_args and any(g.uses_llm for g in plan):
         note = check_engine_args(engine_args)
@@ -130,11 +132,14 @@ class SuiteRun:
         timeout_s: int | None = None,
         echo: Echo = print,
         run_id: str | None = None,
+        endpoint: str | None = None,
+        served_model: str | None = None,
     ) -> SuiteRun:
         """Build and validate the plan, then create the run directory (`run_id`: a name chosen beforehand, e.g.
         for the header pytest prints before collection): a plan error leaves no run directory and `latest` as it
         was."""
-        plan, notes = plan_run(requested, choices, size, model, params, engine_args, timeout_s)
+        plan, notes = plan_run(requested, choices, size, model, params, engine_args, timeout_s, endpoint,
+                               served_model)
         weights = next((g.weights for g in plan if g.weights), None)
         header = {
             "profile": choices.profile.name,
@@ -144,6 +149,7 @@ class SuiteRun:
             "model": model or choices.profile.model,
             "size": size,
             "engine_args": format_assignments(engine_args or {}),
+            **({"endpoint": endpoint} if endpoint else {}),
             "weights": weights,
             "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes],
         }

@@ -1,5 +1,7 @@
 """Kubernetes manifests for one RunGroup, as plain dicts: a ConfigMap (the group config, and the bench package unless
-the image has it) and a batch/v1 Job that runs the entry point. Pure functions of typed config; no client import,
+the image has it) and a batch/v1 Job that runs the entry point; for a serving group that starts its own server also
+an apps/v1 Deployment (one vLLM server pod, on the GPUs) and a ClusterIP Service in front of it, the Job then being
+the CPU-only load client pointed at the Service's cluster DNS name. Pure functions of typed config; no client import,
 so `bench run --dry-run` needs no cluster and no `kubernetes` package.
 
 How code reaches the pod (DESIGN.md): by default the official vLLM image plus this package, delivered as a tar.gz in
@@ -15,6 +17,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 import shlex
 import tarfile
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import RunGroup
+from bench.engines.vllm_server import server_command
 from bench.errors import ConfigError
 from bench.variants import Volume
 
@@ -40,7 +44,17 @@ LABEL_PROFILE = "kcloud-mlperf/profile"
 LABEL_JOB = "kcloud-mlperf/job"
 LABEL_VARIANT = "kcloud-mlperf/variant"  # the side of an overhead comparison (bench/overhead.py) a Job runs
 LABEL_HOSTNAME = "kubernetes.io/hostname"  # the well-known node label a comparison pins both sides' pods with
+LABEL_ROLE = "kcloud-mlperf/role"  # a serving group's pods: "server" (the Deployment's) or "client" (the Job's)
 RESULT_PREFIX = "BENCH_RESULT "  # bench.run prints each finished result as one such line
+
+# The serving group's vLLM server (vllm docs deployment/k8s.md; reference/serving-multinode-anchors.md §1, §7a).
+SERVER_PORT = 8000
+SERVER_CONTAINER = "server"
+SERVER_SUFFIX = "-srv"  # Deployment and Service: the Job's name + this; never a bare "vllm" (VLLM_PORT, §1.1)
+DEFAULT_SERVER_BUDGET_S = 600  # model load: the startup probe's failureThreshold × periodSeconds (60 × 10 s)
+MIN_SERVER_BUDGET_S = 60
+STARTUP_PERIOD_S = 10
+MODEL_PLACEHOLDER = "\0model\0"  # in server_command's argv: the model path resolved in the pod
 
 # Paths inside the container.
 CONFIG_MOUNT = "/opt/kcloud-mlperf/config"  # ConfigMap, read-only
@@ -87,6 +101,7 @@ class KubernetesConfig:
     unschedulable_grace_s: float = 60.0  # how long a pod may stay unschedulable before the run gives up
     image_pull_grace_s: float = 30.0  # how long ErrImagePull may last (ImagePullBackOff fails at once)
     poll_s: float = 5.0  # watch window: how often the Job's conditions and the grace periods are checked
+    server_startup_s: int | None = None  # a serving group's vLLM server: its model-load budget (startup probe)
     # set by an overhead comparison's variant (KubernetesExecutor.for_variant), empty otherwise
     variant: str | None = None  # the variant's name: label kcloud-mlperf/variant and env BENCH_VARIANT
     extra_volumes: tuple[Volume, ...] = ()  # hostPath (a file or a directory) or configMap, mounted in the container
@@ -240,11 +255,10 @@ def configmap_manifest(
     return manifest
 
 
-def job_manifest(
-    config: KubernetesConfig, name: str, labels: dict[str, str], group: RunGroup, configmap: str,
-    server_version: str | None = None, script: str | None = None,
-) -> dict[str, Any]:
-    pod_labels = {**labels, LABEL_JOB: name}
+def _pod_env(config: KubernetesConfig, server_version: str | None) -> list[dict[str, Any]]:
+    """The container env a Job's and a server's pod share: node/pod names, the HF token from the Secret (never a
+    literal), the caches, the run's runtimeClass/variant/version and the site's extra env."""
+    cache = CACHE_MOUNT if _has_cache(config) else WORK_MOUNT
     env: list[dict[str, Any]] = [
         {"name": "PYTHONUNBUFFERED", "value": "1"},
         {"name": "BENCH_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
@@ -252,8 +266,8 @@ def job_manifest(
         {"name": "BENCH_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
         {"name": "HF_TOKEN", "valueFrom": {"secretKeyRef": {
             "name": config.hf_secret_name, "key": config.hf_secret_key, "optional": True}}},
-        {"name": "HF_HOME", "value": f"{CACHE_MOUNT if _has_cache(config) else WORK_MOUNT}/huggingface"},
-        {"name": "XDG_CACHE_HOME", "value": f"{CACHE_MOUNT if _has_cache(config) else WORK_MOUNT}/xdg"},
+        {"name": "HF_HOME", "value": f"{cache}/huggingface"},
+        {"name": "XDG_CACHE_HOME", "value": f"{cache}/xdg"},
     ]
     if config.runtime_class:
         env.append({"name": "BENCH_RUNTIME_CLASS", "value": config.runtime_class})
@@ -262,13 +276,25 @@ def job_manifest(
     if server_version:
         env.append({"name": "BENCH_K8S_VERSION", "value": server_version})
     env += [{"name": k, "value": str(v)} for k, v in config.env.items() if k != "HF_TOKEN"]  # the token: Secret only
+    return env
+
+
+def _resources(config: KubernetesConfig, gpus: int) -> dict[str, Any]:
+    """cpu/memory requests, the memory limit, and `gpus` nvidia.com/gpu as limit and request (equal, as they must
+    be for an extended resource)."""
     resources: dict[str, Any] = {
         "requests": {"cpu": config.cpu, "memory": config.memory},
         "limits": {"memory": config.memory},
     }
-    if config.gpus:
-        resources["requests"][GPU_RESOURCE] = str(config.gpus)
-        resources["limits"][GPU_RESOURCE] = str(config.gpus)
+    if gpus:
+        resources["requests"][GPU_RESOURCE] = str(gpus)
+        resources["limits"][GPU_RESOURCE] = str(gpus)
+    return resources
+
+
+def _volumes(config: KubernetesConfig, configmap: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, volumeMounts): the ConfigMap, the work emptyDir, /dev/shm in memory, the model cache, the variant's
+    extra volumes."""
     mounts = [
         {"name": "bench-config", "mountPath": CONFIG_MOUNT, "readOnly": True},
         {"name": "work", "mountPath": WORK_MOUNT},
@@ -289,22 +315,11 @@ def job_manifest(
     for extra in config.extra_volumes:
         volumes.append(extra_volume(extra))
         mounts.append({"name": extra.name, "mountPath": extra.mount_path, "readOnly": extra.read_only})
-    container: dict[str, Any] = {
-        "name": "bench",
-        "image": config.image,
-        "imagePullPolicy": config.image_pull_policy,
-        "command": ["/bin/sh", "-c", script or container_script(config, group)],
-        "workingDir": WORK_MOUNT,
-        "env": env,
-        "resources": resources,
-        "volumeMounts": mounts,
-    }
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "terminationGracePeriodSeconds": 30,
-        "containers": [container],
-        "volumes": volumes,
-    }
+    return volumes, mounts
+
+
+def _placement(config: KubernetesConfig, pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """runtimeClassName, nodeSelector, tolerations, affinity and the service account, where the config has them."""
     if config.runtime_class:
         pod_spec["runtimeClassName"] = config.runtime_class
     if config.node_selector:
@@ -315,9 +330,42 @@ def job_manifest(
         pod_spec["affinity"] = copy.deepcopy(config.affinity)
     if config.service_account:
         pod_spec["serviceAccountName"] = config.service_account
-    pod_metadata: dict[str, Any] = {"labels": pod_labels}
+    return pod_spec
+
+
+def _pod_metadata(config: KubernetesConfig, labels: dict[str, str]) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"labels": labels}
     if config.pod_annotations:
-        pod_metadata["annotations"] = dict(config.pod_annotations)
+        metadata["annotations"] = dict(config.pod_annotations)
+    return metadata
+
+
+def job_manifest(
+    config: KubernetesConfig, name: str, labels: dict[str, str], group: RunGroup, configmap: str,
+    server_version: str | None = None, script: str | None = None,
+) -> dict[str, Any]:
+    pod_labels = {**labels, LABEL_JOB: name}
+    gpus = config.gpus
+    if group.uses_server:  # the load client: CPU only (the GPUs are the server's, or the endpoint's)
+        pod_labels[LABEL_ROLE] = "client"
+        gpus = 0
+    volumes, mounts = _volumes(config, configmap)
+    container: dict[str, Any] = {
+        "name": "bench",
+        "image": config.image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["/bin/sh", "-c", script or container_script(config, group)],
+        "workingDir": WORK_MOUNT,
+        "env": _pod_env(config, server_version),
+        "resources": _resources(config, gpus),
+        "volumeMounts": mounts,
+    }
+    pod_spec = _placement(config, {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": volumes,
+    })
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -326,7 +374,122 @@ def job_manifest(
             "backoffLimit": 0,
             "activeDeadlineSeconds": int(config.deadline_s or group.timeout_s),
             "ttlSecondsAfterFinished": int(config.ttl_s),
-            "template": {"metadata": pod_metadata, "spec": pod_spec},
+            "template": {"metadata": _pod_metadata(config, pod_labels), "spec": pod_spec},
+        },
+    }
+
+
+# ---- the serving group's server -------------------------------------------------------------------------------
+
+
+def server_name(job: str) -> str:
+    """The Deployment's and the Service's name: the Job's name + `-srv`, ≤ 63 characters (a Service name is a
+    DNS-1035 label), a hash of the Job's name standing in for what is cut."""
+    if len(job) + len(SERVER_SUFFIX) <= 63:
+        return job + SERVER_SUFFIX
+    digest = hashlib.sha256(job.encode()).hexdigest()[:6]
+    return f"{job[:63 - len(SERVER_SUFFIX) - 7].rstrip('-')}-{digest}{SERVER_SUFFIX}"
+
+
+def server_url(config: KubernetesConfig, service: str) -> str:
+    """What the client Job reaches the server at: the Service's cluster DNS name (never a port-forward)."""
+    return f"http://{service}.{config.namespace}.svc.cluster.local:{SERVER_PORT}"
+
+
+def server_budget_s(config: KubernetesConfig, group: RunGroup) -> int:
+    """How long the server may take to load its model before its startup probe gives up: `server_startup_s`, else
+    the serving tasks' `server_timeout_s` (the largest, where the benchmark has one), else 600 s; at least 60 s."""
+    given = [int(t.params["server_timeout_s"]) for t in group.tasks
+             if isinstance(t.params.get("server_timeout_s"), int | float)]
+    budget = config.server_startup_s or max(given, default=DEFAULT_SERVER_BUDGET_S)
+    return max(MIN_SERVER_BUDGET_S, int(budget))
+
+
+def server_script(config: KubernetesConfig, group: RunGroup) -> str:
+    """The server container's shell: unpack the package (unless it is in the image), resolve the model as the
+    entry point does (the built-in tiny model is built here; a directory or a Hub id as given), then exec vLLM's
+    OpenAI-compatible server on 0.0.0.0:8000 with the group's engine arguments as flags."""
+    python = shlex.quote(config.python)
+    lines = ["set -eu", f"mkdir -p {WORK_MOUNT}/src"]
+    if not config.package_in_image:
+        lines += [
+            f"tar -xzf {CONFIG_MOUNT}/{PACKAGE_KEY} -C {WORK_MOUNT}/src",
+            f'export PYTHONPATH="{WORK_MOUNT}/src${{PYTHONPATH:+:$PYTHONPATH}}"',
+        ]
+    resolve = ("import sys; from bench.models import resolve_model; "
+               "print(resolve_model(sys.argv[1], log=lambda m: print(m, file=sys.stderr)))")
+    lines.append(f"BENCH_MODEL=$({python} -c {shlex.quote(resolve)} {shlex.quote(group.model)})")
+    command = server_command(config.python, MODEL_PLACEHOLDER, group.served_model or group.model, group.engine,
+                             "0.0.0.0", SERVER_PORT)
+    lines.append("exec " + " ".join('"$BENCH_MODEL"' if a == MODEL_PLACEHOLDER else shlex.quote(a) for a in command))
+    return "\n".join(lines) + "\n"
+
+
+def server_labels(labels: dict[str, str], name: str) -> dict[str, str]:
+    """The server pod's labels: the run's, its role, and the Deployment's name (what the Service selects)."""
+    return {**labels, LABEL_ROLE: "server", LABEL_JOB: name}
+
+
+def deployment_manifest(
+    config: KubernetesConfig, name: str, labels: dict[str, str], group: RunGroup, configmap: str,
+    server_version: str | None = None,
+) -> dict[str, Any]:
+    """One vLLM server pod on `config.gpus` GPUs, placed as the Jobs are, with probes sized to the model load:
+    startup /health every 10 s for the budget (then the kubelet restarts it), readiness /v1/models (the model is
+    registered), liveness /health (503 once the engine is dead)."""
+    budget = server_budget_s(config, group)
+    pod_labels = server_labels(labels, name)
+    volumes, mounts = _volumes(config, configmap)
+
+    def probe(path: str, period: int, failures: int, timeout: int = 1) -> dict[str, Any]:
+        return {"httpGet": {"path": path, "port": SERVER_PORT}, "periodSeconds": period,
+                "timeoutSeconds": timeout, "failureThreshold": failures}
+
+    container: dict[str, Any] = {
+        "name": SERVER_CONTAINER,
+        "image": config.image,
+        "imagePullPolicy": config.image_pull_policy,
+        "command": ["/bin/sh", "-c", server_script(config, group)],
+        "workingDir": WORK_MOUNT,
+        "env": _pod_env(config, server_version),
+        "ports": [{"name": "http", "containerPort": SERVER_PORT, "protocol": "TCP"}],
+        "resources": _resources(config, config.gpus),
+        "volumeMounts": mounts,
+        "startupProbe": probe("/health", STARTUP_PERIOD_S, math.ceil(budget / STARTUP_PERIOD_S)),
+        "readinessProbe": probe("/v1/models", 5, 3, timeout=5),
+        "livenessProbe": probe("/health", 20, 3, timeout=5),
+    }
+    pod_spec = _placement(config, {
+        "restartPolicy": "Always",
+        "enableServiceLinks": False,  # else VLLM_PORT=tcp://… from a Service named vllm crashes vLLM (vllm #15613)
+        "terminationGracePeriodSeconds": 30,
+        "containers": [container],
+        "volumes": volumes,
+    })
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": config.namespace, "labels": {**labels, LABEL_ROLE: "server"}},
+        "spec": {
+            "replicas": 1,
+            "progressDeadlineSeconds": budget + 60,
+            "strategy": {"type": "Recreate"},  # never two servers on the GPUs at once
+            "selector": {"matchLabels": {LABEL_ROLE: "server", LABEL_JOB: name}},
+            "template": {"metadata": _pod_metadata(config, pod_labels), "spec": pod_spec},
+        },
+    }
+
+
+def service_manifest(config: KubernetesConfig, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    """ClusterIP on 8000 → the server pod's 8000."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": config.namespace, "labels": {**labels, LABEL_ROLE: "server"}},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {LABEL_ROLE: "server", LABEL_JOB: name},
+            "ports": [{"name": "http", "port": SERVER_PORT, "targetPort": SERVER_PORT, "protocol": "TCP"}],
         },
     }
 
@@ -345,7 +508,8 @@ def _has_cache(config: KubernetesConfig) -> bool:
 
 @dataclass
 class GroupManifests:
-    """What one group applies: the ConfigMap and the Job (the Secret is created separately, never rendered)."""
+    """What one group applies: the ConfigMap and the Job, and for a serving group that starts its server the
+    Deployment and the Service (the Secret is created separately, never rendered)."""
 
     name: str
     labels: dict[str, str]
@@ -353,9 +517,19 @@ class GroupManifests:
     job: dict[str, Any]
     payload_sha256: str | None = None
     payload_size: int = 0
+    deployment: dict[str, Any] | None = None
+    service: dict[str, Any] | None = None
+
+    @property
+    def server(self) -> str | None:
+        """The Deployment's (and Service's) name, or None for a group without a server of its own."""
+        return self.deployment["metadata"]["name"] if self.deployment else None
+
+    def server_objects(self) -> list[dict[str, Any]]:
+        return [o for o in (self.deployment, self.service) if o is not None]
 
     def objects(self) -> list[dict[str, Any]]:
-        return [self.configmap, self.job]
+        return [*self.server_objects(), self.configmap, self.job]
 
     def for_display(self) -> list[dict[str, Any]]:
         """The manifests as saved and printed: the package payload elided (sha256 and size instead)."""
@@ -364,7 +538,7 @@ class GroupManifests:
             configmap["binaryData"] = {
                 PACKAGE_KEY: f"<bench package tar.gz: {self.payload_size} bytes, sha256 {self.payload_sha256}>"
             }
-        return [configmap, copy.deepcopy(self.job)]
+        return [*copy.deepcopy(self.server_objects()), configmap, copy.deepcopy(self.job)]
 
 
 def render_group(
@@ -380,12 +554,18 @@ def render_group(
     if payload is not None and len(payload) * 4 // 3 > MAX_CONFIGMAP_PAYLOAD:
         raise ConfigError(f"the bench package is {len(payload)} bytes compressed, too big for a ConfigMap (1 MiB): "
                           f"build the image from the Containerfile and pass --image (package_in_image)")
+    deployment = service = None
+    if group.starts_server:  # the client reaches the server through its Service, by a name known before applying
+        server = server_name(name)
+        deployment = deployment_manifest(config, server, labels, group, name, server_version)
+        service = service_manifest(config, server, labels)
+        group = dataclasses.replace(group, endpoint=server_url(config, server))
     configmap = configmap_manifest(config, name, labels, group, payload)
     job = job_manifest(config, name, labels, group, name, server_version, script)
     return GroupManifests(
         name=name, labels=labels, configmap=configmap, job=job,
         payload_sha256=hashlib.sha256(payload).hexdigest() if payload else None,
-        payload_size=len(payload) if payload else 0,
+        payload_size=len(payload) if payload else 0, deployment=deployment, service=service,
     )
 
 

@@ -7,7 +7,7 @@ RuntimeClasses, and pods in every namespace — what runs on a node) in the Clus
 ClusterRoleBinding. tests/k8s/test_rbac.py holds the three together: the rendered template against this list (both
 ways), the client calls in the executor's code against it, and every request a stand-in run makes against it.
 
-A new API call (a serving Deployment and Service, an Indexed Job, a CronJob) is a new line in `_GRANTS` and its rule in
+A new API call (an Indexed Job, a CronJob) is a new line in `_GRANTS` and its rule in
 roles/benchmark_namespace/templates/namespace.yaml.j2; `python bench/executors/k8s_rbac.py` prints the rules as JSON
 (the Molecule verify compares the cluster's Role and ClusterRole with it). Only the standard library: it runs from a
 checkout without the package installed.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -51,7 +52,15 @@ _GRANTS: tuple[tuple[Scope, str, str, tuple[str, ...], str], ...] = (
     ("namespaced", "", "secrets", ("create", "update"),
      "the HF token Secret from $HF_TOKEN: replace_namespaced_secret, else create_namespaced_secret"),
     ("namespaced", "", "events", ("list",),
-     "a Job without pods: list_namespaced_event (the Job controller's FailedCreate warnings)"),
+     "a Job without pods: list_namespaced_event (the Job controller's FailedCreate warnings); the server pod's "
+     "probe failures (Unhealthy, Killing)"),
+    ("namespaced", "apps", "deployments", ("create", "get", "list", "watch", "delete"),
+     "a serving group's vLLM server (k8s_server.py): create_namespaced_deployment; its readiness: "
+     "list_namespaced_deployment and its watch; mid-run: read_namespaced_deployment; cleanup: "
+     "delete_namespaced_deployment"),
+    ("namespaced", "", "services", ("create", "get", "delete"),
+     "the server's ClusterIP Service: create_namespaced_service, read_namespaced_service (before the client "
+     "starts), delete_namespaced_service"),
     ("cluster", "", "nodes", ("get", "list"),
      "capacity check and a comparison's node: list_node (allocatable nvidia.com/gpu); node loss: read_node"),
     ("cluster", "", "pods", ("list",),
@@ -136,3 +145,19 @@ def forbidden_message(exc: BaseException) -> str | None:
 
 if __name__ == "__main__":  # the rules the provisioning role must grant, for the Molecule verify
     print(json.dumps({"role": rules("namespaced"), "cluster_role": rules("cluster")}))
+
+
+def delete_each(steps: Iterable[tuple[str, Callable[[], Any]]], say: Callable[[str], None]) -> None:
+    """Run each (what, delete call) of a cleanup; never raises. Already gone (404) is fine; anything else is said in
+    one line with the fix (delete it with kubectl), a refusal with the permission it lacks."""
+    from kubernetes.client.exceptions import ApiException
+
+    for what, call in steps:
+        try:
+            call()
+        except ApiException as exc:
+            if exc.status != 404:
+                why = forbidden_message(exc) or f"could not delete {what} ({exc.status} {exc.reason})"
+                say(f"{why}; delete it with kubectl")
+        except Exception as exc:
+            say(f"could not delete {what} ({' '.join(str(exc).split())[:200]}); delete it with kubectl")

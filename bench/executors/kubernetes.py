@@ -13,6 +13,10 @@
              on a diagnosis and on Ctrl-C; pods on a lost node are force-deleted (their kubelet cannot confirm)
     parallel with `parallel` > 1 the suite runs that many groups in threads; the executor holds at most as many Jobs
              on the cluster as the matching nodes' GPUs can run at once (the rest wait here, not Pending there)
+    serving  a group that starts its own vLLM server (group.starts_server): its GPUs checked against what the
+             eligible nodes' pods hold (naming those pods when none has room), then the Service and Deployment
+             applied, the pod's readiness waited for and diagnosed, the client Job run as any Job, the server watched
+             meanwhile, its log kept, and both deleted with the Job (k8s_server.py)
     rbac     every API call here is listed in k8s_rbac.py's PERMISSIONS (what roles/benchmark_namespace grants); a 403
              becomes one line naming the verb, resource and namespace refused and the Role rule to add
 
@@ -58,7 +62,8 @@ from bench.executors.k8s_manifests import (
     render_group,
     to_yaml,
 )
-from bench.executors.k8s_rbac import forbidden_message
+from bench.executors.k8s_rbac import delete_each, forbidden_message
+from bench.executors.k8s_server import ServerWatch, server_error
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
@@ -129,7 +134,7 @@ class KubernetesExecutor(Executor):
         for group in plan:
             engine = group.engine
             ranks = _int(engine.get("tensor_parallel_size", 1)) * _int(engine.get("pipeline_parallel_size", 1))
-            if group.uses_llm and ranks > self.config.gpus:
+            if (group.uses_llm or group.starts_server) and ranks > self.config.gpus:
                 raise ConfigError(f"tensor_parallel_size × pipeline_parallel_size = {ranks} GPUs, but each Job gets "
                                   f"{self.config.gpus} {GPU_RESOURCE}: pass --gpus {ranks}")
         return []
@@ -223,10 +228,57 @@ class KubernetesExecutor(Executor):
     def _gpus_requested_on(self, node: str) -> int:
         """The nvidia.com/gpu that the pods on `node` which have not ended request, in every namespace (what
         `kubectl describe node` counts under Allocated resources)."""
+        return sum(gpus for _, gpus in self._gpu_holders(node))
+
+    def _gpu_holders(self, node: str) -> list[tuple[str, int]]:
+        """The pods on `node` that hold nvidia.com/gpu, as (namespace/name, effective request): every pod that has
+        not ended (Succeeded and Failed skipped; a terminating pod, still Running, holds its GPUs until it is gone)."""
         pods = self._raw(self._core().list_pod_for_all_namespaces(
             field_selector=f"spec.nodeName={node},status.phase!=Succeeded,status.phase!=Failed",
             _preload_content=False))["items"]
-        return sum(_pod_gpus(p) for p in pods if _phase(p) not in ("Succeeded", "Failed"))
+        held = [(f"{p['metadata'].get('namespace')}/{p['metadata']['name']}", _pod_gpus(p))
+                for p in pods if _phase(p) not in ("Succeeded", "Failed")]
+        return sorted(h for h in held if h[1] > 0)
+
+    def check_server_gpus(self, echo: Echo) -> str | None:
+        """Before a serving group's server is deployed: None when an eligible node (nodeSelector, Ready, not
+        cordoned, taints tolerated — as a comparison's node is chosen) has `--gpus` nvidia.com/gpu free
+        (allocatable minus what its pods that have not ended request), else one line naming, per eligible node, the
+        pods that hold its GPUs."""
+        from kubernetes.client.exceptions import ApiException
+
+        c = self.config
+        if c.gpus == 0:
+            return None
+        try:
+            nodes = sorted(self._raw(self._core().list_node(_preload_content=False))["items"],
+                           key=lambda n: n["metadata"]["name"])
+            held: list[str] = []
+            out: list[str] = []
+            for node in nodes:
+                name = node["metadata"]["name"]
+                unfit = _node_unfit(node, c.node_selector, c.tolerations)
+                if unfit is not None:
+                    out.append(f"{name}: {unfit}")
+                    continue
+                allocatable = _int((node.get("status") or {}).get("allocatable", {}).get(GPU_RESOURCE))
+                holders = self._gpu_holders(name) if allocatable else []
+                used = sum(gpus for _, gpus in holders)
+                if allocatable - used >= c.gpus:
+                    return None
+                pods = ", ".join(f"{pod} ({gpus})" for pod, gpus in holders)
+                held.append(f"{name}: {used}/{allocatable} held" + (f" by {pods}" if pods else ""))
+        except ApiException as exc:
+            if exc.status in (401, 403):
+                why = forbidden_message(exc) or f"cannot list nodes or pods ({exc.status})"
+                echo(f"[kubernetes] {why}; skipping the server's GPU check")
+                return None
+            raise
+        if not held:
+            return (f"no node can run the vLLM server ({'; '.join(out) or 'the cluster has no nodes'}); nothing "
+                    f"was created")
+        return (f"no node has {c.gpus} free {GPU_RESOURCE} for the vLLM server: {'; '.join(held)}; nothing was "
+                f"created — wait for those pods to end, or free the GPUs")
 
     def script(self, group: RunGroup) -> str:
         """The container's shell script (the entry point). A subclass may run something else."""
@@ -285,6 +337,10 @@ class KubernetesExecutor(Executor):
     def _batch(self) -> Any:
         from kubernetes import client
         return client.BatchV1Api(self._client())
+
+    def _apps(self) -> Any:
+        from kubernetes import client
+        return client.AppsV1Api(self._client())
 
     @staticmethod
     def _raw(response: Any) -> dict[str, Any]:
@@ -427,6 +483,8 @@ class KubernetesExecutor(Executor):
                 f"# applied to {version}; Secret {self.config.hf_secret_name} referenced, never rendered\n"
                 + to_yaml(manifests.for_display()), encoding="utf-8")
             short = self.check_capacity(echo)
+            if not short and manifests.server:
+                short = self.check_server_gpus(echo)
         except BenchError as exc:
             return complete_results(group, raw, str(exc))
         except Exception as exc:  # API errors before anything was submitted
@@ -437,26 +495,46 @@ class KubernetesExecutor(Executor):
             return complete_results(group, raw, short)
 
         watcher = _JobWatch(self, group, manifests, run_dir, raw, echo, cancel)
+        server = ServerWatch(self, group, manifests, run_dir, echo, cancel) if manifests.server else None
         reason: str | None
         try:
             with self._job_slot(echo, cancel):
                 try:
                     self.ensure_hf_secret(echo)
-                    watcher.submit()
-                    reason = watcher.follow()
+                    reason = watcher.submit() if server is None else self._serve(watcher, server)
                 except BenchError as exc:
                     reason = str(exc)
                 except Exception as exc:
                     reason = forbidden_message(exc) or f"Kubernetes API error: {_short(exc)}"
                 finally:  # also on Ctrl-C; before the slot goes to the next group
                     watcher.cleanup()
+                    if server is not None:
+                        server.cleanup()
         except KeyboardInterrupt:
             done = "Job and its pods deleted" if watcher.submitted else "nothing was submitted"
+            if server is not None and server.created:
+                client = "the client Job and its pods deleted" if watcher.job_created else "no client Job yet"
+                done = f"{client}; the vLLM server's Deployment, pods and Service deleted"
             run_dir.add_results(complete_results(group, raw, f"interrupted (Ctrl-C); {done}"))
             raise
         if reason:
             echo(f"[kubernetes] {group.name}: {reason}")
-        return complete_results(group, raw, reason)
+        results = complete_results(group, raw, reason)
+        if server is not None and server.failure:
+            echo(f"[kubernetes] {group.name}: {server.failure}")
+            server_error(results, server.failure)
+        return results
+
+    def _serve(self, watcher: _JobWatch, server: ServerWatch) -> str | None:
+        """A serving group: the ConfigMap, the server (Service + Deployment) until it is Ready, then the client Job
+        while the server is watched. The reason the group failed, or None."""
+        watcher.create_configmap()
+        server.deploy()
+        reason = server.wait_ready() or server.check_service()
+        if reason:
+            return reason
+        with server.watch_during():
+            return watcher.submit()
 
 
 class _JobWatch:
@@ -475,7 +553,8 @@ class _JobWatch:
         self.tail: deque[str] = deque(maxlen=20)
         self.secret = executor.environ.get("HF_TOKEN") or None
         self.log_thread: threading.Thread | None = None
-        self.submitted = False
+        self.submitted = False  # the ConfigMap is there (and the Job, or it is about to be)
+        self.job_created = False
         self.cleaned = False
         self.pods: dict[str, dict[str, Any]] = {}
         self.first_seen: dict[tuple[str, str], float] = {}
@@ -489,13 +568,21 @@ class _JobWatch:
     def say(self, text: str) -> None:
         self.echo(f"[kubernetes] {text}")
 
-    def submit(self) -> None:
+    def submit(self) -> str | None:
+        """Create the ConfigMap (unless done) and the Job, and follow it: the reason it failed, or None."""
+        self.create_configmap()
         ns = self.c.namespace
-        self.x._core().create_namespaced_config_map(ns, self.m.configmap, _preload_content=False)
-        self.submitted = True
         self.x._batch().create_namespaced_job(ns, self.m.job, _preload_content=False)
+        self.job_created = True
         self.say(f"submitted Job {ns}/{self.m.name} (kubectl -n {ns} get jobs -l "
                  f"kcloud-mlperf/run-id={self.m.labels['kcloud-mlperf/run-id']}); log: {self.log_path}")
+        return self.follow()
+
+    def create_configmap(self) -> None:
+        if self.submitted:
+            return
+        self.x._core().create_namespaced_config_map(self.c.namespace, self.m.configmap, _preload_content=False)
+        self.submitted = True
 
     # -- watching
 
@@ -832,24 +919,16 @@ class _JobWatch:
             return
         self.cleaned = True
         from kubernetes import client
-        from kubernetes.client.exceptions import ApiException
 
         ns = self.c.namespace
         body = client.V1DeleteOptions(propagation_policy="Foreground", grace_period_seconds=5)
-        for what, call in (
+        steps = (
             (f"Job {self.m.name}", lambda: self.x._batch().delete_namespaced_job(
                 self.m.name, ns, body=body, _preload_content=False)),
             (f"ConfigMap {self.m.name}", lambda: self.x._core().delete_namespaced_config_map(
                 self.m.name, ns, _preload_content=False)),
-        ):
-            try:
-                call()
-            except ApiException as exc:
-                if exc.status != 404:
-                    why = forbidden_message(exc) or f"could not delete {what} ({exc.status} {exc.reason})"
-                    self.say(f"{why}; delete it with kubectl")
-            except Exception as exc:
-                self.say(f"could not delete {what} ({_short(exc)}); delete it with kubectl")
+        )
+        delete_each(steps, self.say)
         if self.node_lost:
             self._force_delete_pods()
         self.say(f"deleted Job {ns}/{self.m.name} and its pods")

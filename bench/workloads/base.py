@@ -27,6 +27,8 @@ class WorkloadContext:
     pool: EnginePool
     artifacts_dir: Path  # per-sample records and other files that belong to this run
     log: Callable[[str], None] = print
+    endpoint: str | None = None  # serving: the OpenAI-compatible server's base URL (RunGroup.endpoint)
+    served_model: str | None = None  # and the name it serves the model under (None: the only one it lists)
 
     def llm(self) -> LLMEngine:
         """The profile's LLM, loaded once per process and shared by every workload that asks for it."""

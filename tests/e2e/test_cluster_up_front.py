@@ -144,7 +144,7 @@ def test_reachable_api_server_lets_the_suite_go_on(tmp_path: Path, version_serve
     proc = pytest_cli("-m", "smoke", "--executor", "kubernetes", f"--kubeconfig={kubeconfig}", "-k", "no_such_test",
                       f"--results-dir={tmp_path / 'results'}")
     assert proc.returncode == 5, proc.stdout[-2000:] + proc.stderr[-2000:]  # no test selected, no usage error
-    assert "ERROR" not in proc.stderr and "8 deselected" in proc.stdout
+    assert "ERROR" not in proc.stderr and "11 deselected" in proc.stdout
 
 
 def test_collect_only_and_dry_run_need_no_cluster(tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_collect_only_and_dry_run_need_no_cluster(tmp_path: Path) -> None:
     proc = pytest_cli("-m", "smoke", "--collect-only", "--executor", "kubernetes", f"--kubeconfig={missing}",
                       f"--results-dir={tmp_path / 'results'}")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "8 tests collected" in proc.stdout
+    assert "10/11 tests collected (1 deselected)" in proc.stdout
     out = bench_cli("run", "llm_throughput", "--executor", "kubernetes", "--dry-run", f"--kubeconfig={missing}")
     assert out.returncode == 0, out.stderr
     assert "nothing submitted" in out.stdout.splitlines()[0] and "kind: Job" in out.stdout

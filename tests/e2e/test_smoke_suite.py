@@ -149,4 +149,4 @@ def test_suite_options_beside_a_plugin_that_owns_timeout(tmp_path: Path) -> None
                           capture_output=True, text=True, cwd=REPO, timeout=120,
                           env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "8 tests collected" in proc.stdout
+    assert "10/11 tests collected (1 deselected)" in proc.stdout

@@ -34,6 +34,22 @@ and plays the parts of the control plane the executor depends on:
   emptyDir empty, hostPath the host's own path: a file or a directory, its `type` checked), the image's `python3`
   mapped to the test's Python, env from values, the downward API and Secrets — and a memory limit enforced like the
   OOM killer (RSS of the process tree over the limit → SIGKILL, reason OOMKilled, exit code 137).
+- Deployments (apps/v1, for a serving group's vLLM server): one pod from the template, named
+  `<deployment>-<template hash>-<random>` with an ownerReference to the Deployment (no ReplicaSet object: the
+  stand-in's simplification), replaced when it goes; status replicas/readyReplicas/availableReplicas and the
+  Available/Progressing conditions (Progressing=False ProgressDeadlineExceeded past progressDeadlineSeconds); a pod
+  admission refuses is a ReplicaFailure condition; deleting the Deployment deletes its pods (Foreground waits).
+  Services (v1) are stored with a clusterIP.
+- Kubelet for restartPolicy Always: a container that exits is restarted after the CrashLoopBackOff back-off (10 s
+  doubling), with restartCount and lastState; HTTP GET startup/readiness/liveness probes run against the pod's
+  process and set the container's ready flag and the pod's Ready condition; a failed probe is an Unhealthy event, a
+  startup or liveness probe failed `failureThreshold` times kills the container (event Killing `Container server
+  failed startup probe, will be restarted`). `time_scale` shrinks probe periods, back-offs and progress deadlines.
+- STAND-IN SUBSTITUTION for vLLM: a container whose command runs `python -m vllm.entrypoints.openai.api_server` runs
+  `python -m tests.standins.fake_openai` with the same arguments (plus `fake_server_args`), on a free local port in
+  place of `--port 8000`. STAND-IN for cluster DNS + kube-proxy: every pod started while Services exist gets
+  tests/k8s/standin_dns/ (a sitecustomize.py) on its PYTHONPATH and STANDIN_CLUSTER_DNS, the map from
+  `<svc>.<ns>.svc.cluster.local:<port>` (and the shorter forms) to the local port of a pod the Service selects.
 - Faults on demand: `evict_pod` (the kubelet evicting under node pressure), `taint_node` (`kubectl taint`),
   `compact()` and `bump()` (a busy cluster's writes), and `lose_node` (a node going dark, or being removed): the pod
   statuses, node conditions and taints, and deletion behaviour a real cluster shows — pods on a lost node stay
@@ -50,14 +66,18 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,6 +89,8 @@ from urllib.parse import parse_qs, urlparse
 from .standin_rbac import Authorizer
 
 GPU = "nvidia.com/gpu"
+REPO = Path(__file__).resolve().parents[2]
+STANDIN_DNS = Path(__file__).resolve().parent / "standin_dns"  # sitecustomize.py: cluster DNS for pod processes
 # What the DefaultTolerationSeconds admission plugin adds to every pod: a node that is not ready or unreachable keeps
 # its pods for 5 minutes before the taint manager evicts them.
 DEFAULT_TOLERATIONS = [
@@ -82,6 +104,8 @@ KINDS = {  # plural -> (apiVersion, kind, namespaced)
     "events": ("v1", "Event", True),
     "nodes": ("v1", "Node", False),
     "jobs": ("batch/v1", "Job", True),
+    "deployments": ("apps/v1", "Deployment", True),
+    "services": ("v1", "Service", True),
     "serviceaccounts": ("v1", "ServiceAccount", True),
     "runtimeclasses": ("node.k8s.io/v1", "RuntimeClass", False),
     "namespaces": ("v1", "Namespace", False),
@@ -91,7 +115,7 @@ KINDS = {  # plural -> (apiVersion, kind, namespaced)
     "clusterrolebindings": ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
 }
 _ROUTE = re.compile(
-    r"^/(?:api/v1|apis/batch/v1|apis/node\.k8s\.io/v1|apis/rbac\.authorization\.k8s\.io/v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
+    r"^/(?:api/v1|apis/batch/v1|apis/apps/v1|apis/node\.k8s\.io/v1|apis/rbac\.authorization\.k8s\.io/v1)(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[a-z]+)"
     r"(?:/(?P<name>[^/]+))?"
     r"(?:/(?P<sub>log|status))?$"
 )
@@ -154,6 +178,14 @@ class _Container:
         self.run = run
         self.oom_killed = False
         self.finished_at: str | None = None
+        # restartPolicy Always (a Deployment's pod): how to start it again, and the kubelet's bookkeeping
+        self.launch: tuple[list[str], dict[str, str], str] | None = None  # (command, env, cwd)
+        self.port: int | None = None  # the local port of a substituted vLLM server (kube-proxy's target)
+        self.restart_at: float | None = None  # CrashLoopBackOff: when the kubelet starts it again
+        self.restarts = 0
+        self.previous_log: Path | None = None
+        self.probe_kill: str | None = None  # "startup" / "liveness": the kubelet killed it for that probe
+        self.generation = 0  # which run of the container a probe thread belongs to
 
 
 class StandInAPIServer:
@@ -162,8 +194,11 @@ class StandInAPIServer:
     def __init__(self, nodes: list[FakeNode], python: str = sys.executable, version: str = "v1.33.2",
                  bad_images: tuple[str, ...] = ("does-not-exist",), tick_s: float = 0.05, tls: bool = False,
                  runtime_classes: tuple[str, ...] = ("nvidia", "xen-gpu"), watch_window: int = 10000,
-                 bookmark_s: float = 1.0) -> None:
+                 bookmark_s: float = 1.0, time_scale: float = 1.0,
+                 fake_server_args: tuple[str, ...] = ()) -> None:
         self.python = python
+        self.time_scale = time_scale  # probe periods, CrashLoopBackOff back-off, progress deadlines × this
+        self.fake_server_args = list(fake_server_args)  # appended to the substituted vLLM server's command line
         self.version = version
         self.bad_images = bad_images
         self.tick_s = tick_s
@@ -404,8 +439,10 @@ class StandInAPIServer:
                 if self.get(plural, ns, body["metadata"]["name"]):
                     return h._send(409, _status(409, "AlreadyExists",
                                                 f'{plural} "{body["metadata"]["name"]}" already exists'))
-                if plural == "jobs":
+                if plural in ("jobs", "deployments"):
                     body.setdefault("status", {})
+                if plural == "services":
+                    body.setdefault("spec", {}).setdefault("clusterIP", f"10.96.{len(self.items('services')) % 250}.10")
                 return h._send(201, self._put(plural, ns, body, "ADDED"))
         if method == "PUT":
             body = h._body()
@@ -431,6 +468,13 @@ class StandInAPIServer:
                 if plural == "pods":
                     self.delete_pod(ns, name, grace)
                     return h._send(200, found)
+                if plural == "deployments" and policy != "Orphan":  # the garbage collector deletes its pods
+                    for pod in self._owned_pods(ns, "Deployment", name):
+                        self.delete_pod(ns, pod["metadata"]["name"], None)
+                    if policy == "Foreground" and self._owned_pods(ns, "Deployment", name):
+                        found["metadata"].update(deletionTimestamp=now_iso(), finalizers=["foregroundDeletion"])
+                        self._put(plural, ns, found, "MODIFIED")
+                        return h._send(200, found)
                 if plural == "jobs" and policy == "Orphan":  # the garbage collector drops the owner reference
                     for pod in self._job_pods(ns, name):
                         pod["metadata"].pop("ownerReferences", None)
@@ -517,6 +561,20 @@ class StandInAPIServer:
         if container is None:
             return h._send(400, _status(400, "BadRequest",
                                         f'container "bench" in pod "{name}" is waiting to start: ContainerCreating'))
+        if query.get("previous") in ("true", "1") or query.get("tailLines"):  # not followed: the text at once
+            path = container.previous_log if query.get("previous") in ("true", "1") else container.log_path
+            if path is None:
+                return h._send(400, _status(400, "BadRequest",
+                                            f'previous terminated container in pod "{name}" not found'))
+            lines = path.read_bytes().splitlines(keepends=True)
+            tail = int(query.get("tailLines") or 0)
+            data = b"".join(lines[-tail:] if tail else lines)
+            h.send_response(200)
+            h.send_header("Content-Type", "text/plain")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return None
         follow = query.get("follow") in ("true", "1")
         h._start_chunked("text/plain")
         try:
@@ -542,10 +600,82 @@ class StandInAPIServer:
             with self.lock:
                 try:
                     self._jobs()
+                    self._deployments()
                     self._pods()
                 except Exception as exc:  # a stand-in bug must be visible, not a hang
                     print(f"standin controller error: {exc!r}", file=sys.stderr)
             time.sleep(self.tick_s)
+
+    def _owned_pods(self, ns: str, kind: str, name: str) -> list[dict[str, Any]]:
+        return [p for p in self.items("pods", ns) if any(
+            r.get("kind") == kind and r.get("name") == name for r in p["metadata"].get("ownerReferences") or [])]
+
+    def _deployments(self) -> None:
+        """The Deployment (and ReplicaSet) controller for one replica: a pod from the template when none is alive,
+        the status counts and conditions, ProgressDeadlineExceeded when no pod got available in time."""
+        for deployment in self.items("deployments"):
+            ns, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
+            pods = self._owned_pods(ns, "Deployment", name)
+            if deployment["metadata"].get("deletionTimestamp"):  # foreground deletion: gone once its pods are
+                if not pods:
+                    self._put("deployments", ns, deployment, "DELETED")
+                continue
+            alive = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+            annotations = deployment["metadata"].setdefault("annotations", {})
+            started = float(annotations.setdefault("standin/started", str(time.monotonic())))
+            conditions: list[dict[str, Any]] = []
+            refused = None
+            if not alive:
+                refused = self._create_deployment_pod(deployment)
+            ready = [p for p in alive if any(c.get("type") == "Ready" and c.get("status") == "True"
+                                             for c in p["status"].get("conditions") or [])]
+            deadline = float(deployment["spec"].get("progressDeadlineSeconds", 600)) * self.time_scale
+            if ready:
+                annotations["standin/progressed"] = "true"
+                conditions.append({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                                   "message": "Deployment has minimum availability."})
+                conditions.append({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                                   "message": f'ReplicaSet "{name}" has successfully progressed.'})
+            else:
+                conditions.append({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+                                   "message": "Deployment does not have minimum availability."})
+                if annotations.get("standin/progressed") != "true" and time.monotonic() - started > deadline:
+                    conditions.append({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                                       "message": f'ReplicaSet "{name}" has timed out progressing.'})
+                else:
+                    conditions.append({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                                       "message": f'ReplicaSet "{name}" is progressing.'})
+            if refused:
+                conditions.append({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+                                   "message": refused})
+            status = {"observedGeneration": 1, "replicas": len(alive), "readyReplicas": len(ready),
+                      "availableReplicas": len(ready), "updatedReplicas": len(alive),
+                      "unavailableReplicas": 1 - len(ready) if len(ready) < 1 else 0, "conditions": conditions}
+            if status != deployment.get("status"):
+                deployment["status"] = status
+                self._put("deployments", ns, deployment, "MODIFIED")
+
+    def _create_deployment_pod(self, deployment: dict[str, Any]) -> str | None:
+        """The ReplicaSet's pod through admission; the refusal's text, or None."""
+        ns, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
+        template = copy.deepcopy(deployment["spec"]["template"])
+        refused = self._admit(ns, name, template["spec"])
+        if refused:
+            return refused
+        template_hash = uuid.uuid5(uuid.NAMESPACE_OID, json.dumps(template, sort_keys=True)).hex[:10]
+        pod_name = f"{name}-{template_hash}-{secrets.token_hex(3)[:5]}"
+        labels = {**template.get("metadata", {}).get("labels", {}), "pod-template-hash": template_hash}
+        pod_annotations = {k: v for k, v in template.get("metadata", {}).items() if k == "annotations"}
+        spec = template["spec"]
+        spec["tolerations"] = [*spec.get("tolerations", []), *DEFAULT_TOLERATIONS]
+        self._put("pods", ns, {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod_name, "labels": labels, **pod_annotations, "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": name,
+                 "uid": deployment["metadata"]["uid"], "controller": True}]},
+            "spec": spec, "status": {"phase": "Pending"},
+        }, "ADDED")
+        return None
 
     def _job_pods(self, ns: str, job: str) -> list[dict[str, Any]]:
         return [p for p in self.items("pods", ns) if p["metadata"].get("labels", {}).get("job-name") == job]
@@ -779,9 +909,15 @@ class StandInAPIServer:
             self._put("pods", ns, pod, "MODIFIED")
             return
         self.containers[(ns, name)] = proc_container
+        probed = any(container.get(k) for k in ("startupProbe", "readinessProbe"))
         pod["status"].update(phase="Running", startTime=now_iso(), podIP="10.0.0.7")
-        pod["status"]["containerStatuses"] = [{"name": container["name"], "image": image, "ready": True,
+        pod["status"]["containerStatuses"] = [{"name": container["name"], "image": image, "ready": not probed,
+                                               "started": not container.get("startupProbe"),
                                                "restartCount": 0, "state": {"running": {"startedAt": now_iso()}}}]
+        if probed:
+            pod["status"]["conditions"] = [*pod["status"].get("conditions", []),
+                                           {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}]
+            self._start_probes(pod, proc_container)
         self._put("pods", ns, pod, "MODIFIED")
 
     def _run_container(self, pod: dict[str, Any]) -> _Container:
@@ -842,6 +978,13 @@ class StandInAPIServer:
                     raise _ConfigError(f'secret "{ref["name"]}" not found')
                 env[item["name"]] = base64.b64decode(value).decode()
         command = [local_path(a) for a in [*container.get("command", []), *container.get("args", [])]]
+        command, port = self._substitute_vllm(command)
+        if port is not None:  # the fake server's package (tests.standins) importable beside the pod's own
+            env["PYTHONPATH"] = str(REPO)
+        services = self.cluster_dns()
+        if services:  # cluster DNS + kube-proxy, as far as a local process needs them
+            env["PYTHONPATH"] = ":".join(x for x in (str(STANDIN_DNS), env.get("PYTHONPATH")) if x)
+            env["STANDIN_CLUSTER_DNS"] = json.dumps(services)
         cwd = local_path(container.get("workingDir") or str(root))
         Path(cwd).mkdir(parents=True, exist_ok=True)
         log_path = root / "container.log"
@@ -852,7 +995,177 @@ class StandInAPIServer:
         run = PodRun(ns, name, spec.get("nodeName", ""), pod["metadata"]["labels"].get("job-name", ""),
                      time.monotonic())
         self.runs.append(run)
-        return _Container(proc, log_path, root, limit, run)
+        started = _Container(proc, log_path, root, limit, run)
+        started.launch = (command, env, cwd)
+        started.port = port
+        return started
+
+    def _substitute_vllm(self, command: list[str]) -> tuple[list[str], int | None]:
+        """STAND-IN SUBSTITUTION: vLLM's OpenAI server (`-m vllm.entrypoints.openai.api_server`, in the container's
+        argv or its shell script) becomes tests/standins/fake_openai.py with the same arguments and
+        `fake_server_args`, listening on a free local port instead of 0.0.0.0:8000 (the pod's own network)."""
+        module = "-m vllm.entrypoints.openai.api_server"
+        if not any(module in a for a in command):
+            return command, None
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        extra = " ".join(shlex.quote(a) for a in self.fake_server_args)
+        replaced = []
+        for arg in command:
+            if module in arg:
+                arg = arg.replace(module, "-m tests.standins.fake_openai")
+                arg = re.sub(r"--port \S+", f"--port {port}", arg)
+                arg = re.sub(r"--host \S+", "--host 127.0.0.1", arg)
+                arg = re.sub(r"(-m tests\.standins\.fake_openai[^\n]*)",
+                             lambda m: f"{m.group(1)} {extra}".rstrip(), arg)
+            replaced.append(arg)
+        return replaced, port
+
+    def cluster_dns(self) -> dict[str, str]:
+        """`<svc>.<ns>.svc.cluster.local:<port>` (and `<svc>`, `<svc>.<ns>`, `<svc>.<ns>.svc`) → the local
+        `127.0.0.1:<port>` of a running pod the Service selects: what cluster DNS and kube-proxy give a pod."""
+        names: dict[str, str] = {}
+        for service in self.items("services"):
+            ns, svc = service["metadata"]["namespace"], service["metadata"]["name"]
+            selector = (service.get("spec") or {}).get("selector") or {}
+            target = next((c.port for (pns, pname), c in self.containers.items() if pns == ns and c.port
+                           and selector and all((self.get("pods", pns, pname) or {}).get("metadata", {}).get(
+                               "labels", {}).get(k) == v for k, v in selector.items())), None)
+            if target is None:
+                continue
+            for port in (service.get("spec") or {}).get("ports") or []:
+                for host in (svc, f"{svc}.{ns}", f"{svc}.{ns}.svc", f"{svc}.{ns}.svc.cluster.local"):
+                    names[f"{host}:{port['port']}"] = f"127.0.0.1:{target}"
+        return names
+
+    # ---- kubelet: probes and restarts (restartPolicy Always) ------------------------------------------------
+
+    def _start_probes(self, pod: dict[str, Any], c: _Container) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        spec = pod["spec"]["containers"][0]
+        threading.Thread(target=self._probe_loop, args=(ns, name, spec, c, c.generation), daemon=True,
+                         name=f"probes-{name}").start()
+
+    def _probe_loop(self, ns: str, name: str, spec: dict[str, Any], c: _Container, generation: int) -> None:
+        """The kubelet's prober for one run of the container: startup first (nothing else until it passes), then
+        readiness and liveness, each at its own period."""
+        probes = {kind: spec[kind] for kind in ("startupProbe", "readinessProbe", "livenessProbe") if spec.get(kind)}
+        failures = dict.fromkeys(probes, 0)
+        due = {kind: time.monotonic() + float(p.get("initialDelaySeconds", 0)) * self.time_scale
+               for kind, p in probes.items()}
+        started = "startupProbe" not in probes
+        while not self._stop.is_set() and c.generation == generation and c.proc.poll() is None:
+            now = time.monotonic()
+            for kind, probe in probes.items():
+                if now < due[kind] or (kind != "startupProbe" and not started) or (kind == "startupProbe" and started):
+                    continue
+                due[kind] = now + max(0.05, float(probe.get("periodSeconds", 10)) * self.time_scale)
+                error = self._http_probe(c, probe)
+                if c.generation != generation:
+                    return
+                if error is None:
+                    failures[kind] = 0
+                    if kind == "startupProbe":
+                        started = True
+                        self._container_update(ns, name, started=True)
+                    elif kind == "readinessProbe":
+                        self._container_update(ns, name, ready=True)
+                    continue
+                failures[kind] += 1
+                label = {"startupProbe": "Startup", "readinessProbe": "Readiness", "livenessProbe": "Liveness"}[kind]
+                self._pod_event(ns, name, "Unhealthy", f"{label} probe failed: {error}", "kubelet")
+                if kind == "readinessProbe" and failures[kind] >= int(probe.get("failureThreshold", 3)):
+                    self._container_update(ns, name, ready=False)
+                if kind != "readinessProbe" and failures[kind] >= int(probe.get("failureThreshold", 3)):
+                    which = "startup" if kind == "startupProbe" else "liveness"
+                    self._pod_event(ns, name, "Killing", f"Container {spec['name']} failed {which} probe, will be "
+                                                         f"restarted", "kubelet", typ="Normal")
+                    with self.lock:
+                        c.probe_kill = which
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(c.proc.pid, signal.SIGTERM)
+                    return
+            time.sleep(0.02)
+
+    def _http_probe(self, c: _Container, probe: dict[str, Any]) -> str | None:
+        """An httpGet probe against the container's process: None on 2xx/3xx, else the kubelet's words."""
+        get = probe.get("httpGet") or {}
+        url = f"http://10.0.0.7:{get.get('port')}{get.get('path', '/')}"
+        if c.port is None:
+            return f'Get "{url}": dial tcp 10.0.0.7:{get.get("port")}: connect: connection refused'
+        timeout = min(float(probe.get("timeoutSeconds", 1)), 1.0)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{c.port}{get.get('path', '/')}", timeout=timeout) as r:
+                return None if 200 <= r.status < 400 else f"HTTP probe failed with statuscode: {r.status}"
+        except urllib.error.HTTPError as exc:
+            return f"HTTP probe failed with statuscode: {exc.code}"
+        except (OSError, ValueError):
+            return f'Get "{url}": dial tcp 10.0.0.7:{get.get("port")}: connect: connection refused'
+
+    def _container_update(self, ns: str, name: str, **fields: Any) -> None:
+        with self.lock:
+            pod = self.get("pods", ns, name)
+            if pod is None or not pod["status"].get("containerStatuses"):
+                return
+            cs = pod["status"]["containerStatuses"][0]
+            if all(cs.get(k) == v for k, v in fields.items()):
+                return
+            cs.update(fields)
+            ready = bool(cs.get("ready"))
+            conditions = [x for x in pod["status"].get("conditions", []) if x.get("type") != "Ready"]
+            pod["status"]["conditions"] = [*conditions, {"type": "Ready", "status": "True" if ready else "False",
+                                                         "lastTransitionTime": now_iso()}]
+            self._put("pods", ns, pod, "MODIFIED")
+
+    def _pod_event(self, ns: str, name: str, reason: str, message: str, component: str,
+                   typ: str = "Warning") -> None:
+        with self.lock:
+            pod = self.get("pods", ns, name)
+            if pod is not None:
+                self._record_event(ns, pod, reason, message, typ=typ, component=component)
+
+    def _restart_exited(self, pod: dict[str, Any], c: _Container, exit_code: int) -> None:
+        """restartPolicy Always: the container exited; CrashLoopBackOff, then started again (restartCount + 1)."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        c.restarts += 1
+        previous = c.root / "container.previous.log"  # `kubectl logs --previous` serves it from now on
+        shutil.copyfile(c.log_path, previous)
+        c.previous_log = previous
+        c.run.ended = c.run.ended or time.monotonic()
+        backoff = min(300.0, 10.0 * 2 ** (c.restarts - 1)) * self.time_scale
+        c.restart_at = time.monotonic() + backoff
+        reason = "OOMKilled" if c.oom_killed else ("Completed" if exit_code == 0 else "Error")
+        cs = pod["status"]["containerStatuses"][0]
+        cs.update(ready=False, started=False, restartCount=c.restarts,
+                  lastState={"terminated": {"exitCode": exit_code, "reason": reason,
+                                            "startedAt": pod["status"].get("startTime"), "finishedAt": now_iso()}},
+                  state={"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off {backoff:.0f}s restarting "
+                                     f"failed container={cs['name']} pod={name}"}})
+        conditions = [x for x in pod["status"].get("conditions", []) if x.get("type") != "Ready"]
+        pod["status"]["conditions"] = [*conditions, {"type": "Ready", "status": "False",
+                                                     "reason": "ContainersNotReady"}]
+        self._put("pods", ns, pod, "MODIFIED")
+        if c.restarts > 1:
+            self._record_event(ns, pod, "BackOff", "Back-off restarting failed container", component="kubelet")
+
+    def _relaunch(self, pod: dict[str, Any], c: _Container) -> None:
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        assert c.launch is not None
+        command, env, cwd = c.launch
+        with open(c.log_path, "wb") as log:
+            c.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      env=env, cwd=cwd, start_new_session=True)
+        c.restart_at, c.oom_killed, c.probe_kill = None, False, None
+        c.generation += 1
+        c.run = PodRun(ns, name, pod["spec"].get("nodeName", ""), "", time.monotonic())
+        self.runs.append(c.run)
+        spec = pod["spec"]["containers"][0]
+        cs = pod["status"]["containerStatuses"][0]
+        cs.update(started=not spec.get("startupProbe"), ready=not spec.get("readinessProbe"),
+                  state={"running": {"startedAt": now_iso()}})
+        self._put("pods", ns, pod, "MODIFIED")
+        self._start_probes(pod, c)
 
     def _watch_container(self, pod: dict[str, Any]) -> None:
         ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
@@ -867,9 +1180,16 @@ class StandInAPIServer:
         code = c.proc.poll()
         if code is None:
             return
+        exit_code = 128 - code if code < 0 else code
+        if pod["spec"].get("restartPolicy") == "Always" and c.launch is not None and not pod["metadata"].get(
+                "deletionTimestamp"):
+            if c.restart_at is None:
+                self._restart_exited(pod, c, exit_code)
+            elif time.monotonic() >= c.restart_at:
+                self._relaunch(pod, c)
+            return
         c.run.ended = c.run.ended or time.monotonic()
         c.finished_at = now_iso()
-        exit_code = 128 - code if code < 0 else code
         reason = "OOMKilled" if c.oom_killed else ("Completed" if exit_code == 0 else "Error")
         pod["status"]["phase"] = "Succeeded" if exit_code == 0 else "Failed"
         pod["status"]["containerStatuses"][0].update(ready=False, state={"terminated": {

@@ -1,0 +1,1 @@
+"""Test stand-ins: small programs that speak a real protocol where the real part cannot run in the tests."""
