@@ -141,6 +141,7 @@ class SuiteRun:
         plan, notes = plan_run(requested, choices, size, model, params, engine_args, timeout_s, endpoint,
                                served_model)
         weights = next((g.weights for g in plan if g.weights), None)
+        serving = next((g for g in plan if g.uses_server), None)
         header = {
             "profile": choices.profile.name,
             "executor": choices.executor.describe(),
@@ -150,6 +151,9 @@ class SuiteRun:
             "size": size,
             "engine_args": format_assignments(engine_args or {}),
             **({"endpoint": endpoint} if endpoint else {}),
+            **({"server": "vLLM's OpenAI server (python -m vllm.entrypoints.openai.api_server), started for the "
+                          f"serving benchmark, model served as {serving.served_model}"}
+               if serving is not None and serving.starts_server else {}),
             "weights": weights,
             "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes],
         }
@@ -171,6 +175,10 @@ class SuiteRun:
             "engine_args") else []
         if header.get("weights"):
             lines.append(f"weights:  {header['weights']}")
+        if header.get("server"):
+            lines.append(f"server:   {header['server']}")
+        if header.get("endpoint"):
+            lines.append(f"endpoint: {header['endpoint']} (--endpoint: serving benchmarks this server, starts none)")
         return lines + [f"note:     {n}" for n in self.plan_notes]
 
     @property

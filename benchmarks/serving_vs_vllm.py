@@ -1,14 +1,17 @@
 """Performance benchmark: our serving load client beside `vllm bench serve`, on one server, side by side in one run.
 
     .venv/bin/python benchmarks/serving_vs_vllm.py [--model DIR] [--engine-arg K=V ...] [--endpoint URL]
-        [--rates 5,10,20] [--num-requests 600] [--input-len 1024] [--output-len 128] [--rounds 3] [--json FILE]
+        [--rates 5,10,20] [--num-requests 600] [--input-len 1024] [--output-len 128] [--rounds 3]
+        [--burstiness 1|inf] [--json FILE]
 
 One vLLM OpenAI server (started here with the harness's own `LocalServer`, or `--endpoint URL`) serves every round.
 Each round runs, at each rate, both clients in alternating order (ours first in odd rounds): ours
-(bench/engines/load_client.py: Poisson arrivals at absolute send times, random token-id prompts of exactly
-`input_len`, `ignore_eos`, greedy) and vLLM's own benchmark (`vllm.benchmarks.serve`, what `vllm bench serve` runs;
-started as `python -c` over its argument parser, because the CPU build's `vllm` console entry fails) with
-`--dataset-name random` at the same lengths, request count, rate, `--ignore-eos`, `--temperature 0`.
+(bench/engines/load_client.py: gamma arrivals at absolute send times, random token ids decoded to text and cut to
+`input_len` tokens as vLLM's random dataset makes its prompts, `ignore_eos`, greedy) and vLLM's own benchmark
+(`vllm.benchmarks.serve`, what `vllm bench serve` runs; started as `python -c` over its argument parser, because the
+CPU build's `vllm` console entry fails) with `--dataset-name random` at the same lengths, request count, rate,
+burstiness, `--ignore-eos`, `--temperature 0`. Near capacity one Poisson draw's bursts move TTFT a lot (each side
+draws its own); `--burstiness inf` gives both sides the same constant-rate schedule.
 
 Reported per rate: the median over rounds of each side's TTFT median, TPOT median, request throughput and output
 tok/s, and ours ÷ theirs; our achieved ÷ requested send rate. Targets (DESIGN.md): TTFT and TPOT medians within 5%,
@@ -71,7 +74,7 @@ FIGURES = (("ttft_median_ms", "median_ttft_ms", LATENCY_TOLERANCE), ("tpot_media
 
 
 def ours(endpoint: Endpoint, tokenizer_dir: str, rate: float, n: int, input_len: int, output_len: int,
-         seed: int) -> dict[str, float]:
+         seed: int, burstiness: float = 1.0) -> dict[str, float]:
     from transformers import AutoTokenizer
 
     from bench.workloads.llm_throughput import candidate_token_ids, random_prompts
@@ -82,18 +85,19 @@ def ours(endpoint: Endpoint, tokenizer_dir: str, rate: float, n: int, input_len:
     # decoded, re-encoded and cut to input_len tokens, decoded again
     prompts = [tokenizer.decode(tokenizer.encode(tokenizer.decode(p), add_special_tokens=False)[:input_len])
                for p in ids]
-    run = LoadClient(endpoint, output_len, timeout_s=1800).run_open(prompts, send_offsets(n, rate, 1.0, seed))
+    run = LoadClient(endpoint, output_len, timeout_s=1800).run_open(prompts, send_offsets(n, rate, burstiness, seed))
     return point_metrics(run.records, rate, Slo()).metrics
 
 
 def theirs(python: str, endpoint: Endpoint, tokenizer_dir: str, rate: float, n: int, input_len: int,
-           output_len: int, seed: int) -> dict[str, Any]:
+           output_len: int, seed: int, burstiness: float = 1.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         argv = [python, "-c", PEER, "--backend", "vllm", "--base-url", endpoint.base_url, "--endpoint",
                 "/v1/completions", "--model", endpoint.model or "", "--tokenizer", tokenizer_dir,
                 "--dataset-name", "random", "--random-input-len", str(input_len), "--random-output-len",
                 str(output_len), "--num-prompts", str(n), "--request-rate", "inf" if math.isinf(rate) else str(rate),
                 "--ignore-eos", "--temperature", "0", "--seed", str(seed), "--disable-tqdm",
+                "--burstiness", "1e9" if math.isinf(burstiness) else str(burstiness),
                 "--percentile-metrics", "ttft,tpot,itl,e2el", "--metric-percentiles", "50,99"]
         proc = subprocess.run(argv, capture_output=True, text=True, cwd=tmp, timeout=3600)
     ignored = next((ln for ln in proc.stdout.splitlines() if ln.startswith("PEER_IGNORED ")), None)
@@ -117,6 +121,9 @@ def main() -> int:
     parser.add_argument("--output-len", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--burstiness", type=float, default=1.0,
+                        help="gamma shape of the arrival gaps on both sides (1: Poisson; inf: a constant rate, the "
+                             "same schedule on both sides, free of one draw's bursts)")
     parser.add_argument("--server-timeout", type=int, default=1200)
     parser.add_argument("--json", type=Path, help="write every round and the summary here")
     args = parser.parse_args()
@@ -151,10 +158,11 @@ def main() -> int:
                 for side in order:
                     start = time.perf_counter()
                     seed = args.seed + r
-                    row[side] = (ours(endpoint, model, rate, args.num_requests, args.input_len, args.output_len, seed)
+                    row[side] = (ours(endpoint, model, rate, args.num_requests, args.input_len, args.output_len, seed,
+                                      args.burstiness)
                                  if side == "ours" else
                                  theirs(sys.executable, endpoint, model, rate, args.num_requests, args.input_len,
-                                        args.output_len, seed))
+                                        args.output_len, seed, args.burstiness))
                     print(f"[bench] round {r + 1} rate {rate:g} {side}: {time.perf_counter() - start:.0f} s "
                           f"{_short(row[side], side)}", flush=True)
                 rounds.append(row)

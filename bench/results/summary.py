@@ -7,8 +7,8 @@ from typing import Any
 from bench.profiles import is_gate_note
 from bench.results.schema import Result
 
-_HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "engine_args", "device", "model", "weights", "size",
-                  "variant", "repeat")
+_HEADER_FIELDS = ("run_id", "profile", "executor", "engine", "engine_args", "device", "model", "weights", "server",
+                  "endpoint", "size", "variant", "repeat")
 
 
 def _status(result: Result) -> str:

@@ -74,6 +74,7 @@ def test_serving_on_the_embedded_default_with_a_real_vllm_server(tmp_path: Path)
                  "--param", "serving.output_len=8")
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "vLLM server ready at http://127.0.0.1:" in proc.stdout
+    assert "server:   vLLM's OpenAI server (python -m vllm.entrypoints.openai.api_server)" in proc.stdout  # header
     run = (tmp_path / "latest").resolve()
     (result,) = json.loads((run / "results.json").read_text())
     assert result["passed"] and result["error"] is None

@@ -134,6 +134,19 @@ def test_server_deployment_service_and_client_job_validate_and_carry_what_servin
     assert small["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["failureThreshold"] == 6
 
 
+def test_an_endpoint_given_deploys_no_server_and_points_the_cpu_only_client_at_it() -> None:
+    """`--endpoint URL` on the cluster: the user's in-cluster server is benchmarked as it is."""
+    group = dataclasses.replace(serving_group("builtin:tiny-llama"), endpoint="http://my-llm.models:8000",
+                                served_model="llama")
+    rendered = render_group(KubernetesConfig(namespace="mlperf", gpus=1), group, "r1")
+    assert rendered.deployment is None and rendered.service is None
+    assert [o["kind"] for o in rendered.objects()] == ["ConfigMap", "Job"]
+    client = rendered.job["spec"]["template"]["spec"]["containers"][0]
+    assert "nvidia.com/gpu" not in json.dumps(client["resources"])
+    shipped = json.loads(rendered.configmap["data"]["group.json"])
+    assert (shipped["endpoint"], shipped["served_model"]) == ("http://my-llm.models:8000", "llama")
+
+
 def test_dry_run_prints_deployment_service_configmap_and_job() -> None:
     executor = KubernetesExecutor(KubernetesConfig(namespace="mlperf"), dry_run=True, environ={"HF_TOKEN": "hf_x1"})
     text = executor.dry_run_yaml([serving_group("builtin:tiny-llama")], "r1")
