@@ -104,6 +104,13 @@ class RunGroup:
         return any(get_benchmark(t.benchmark).engine == "server" for t in self.tasks)
 
     @property
+    def server_timeout_s(self) -> int | None:
+        """The largest `server_timeout_s` its serving tasks give (a server's model-load budget), None if none does."""
+        given = [int(t.params["server_timeout_s"]) for t in self.tasks
+                 if isinstance(t.params.get("server_timeout_s"), int | float)]
+        return max(given, default=None)
+
+    @property
     def starts_server(self) -> bool:
         """Whether the executor must start the group's server (no --endpoint given)."""
         return self.uses_server and self.endpoint is None

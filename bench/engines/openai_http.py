@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -238,7 +237,3 @@ def _carries_token(choice: Any) -> bool:
         return bool(delta.get("content") or delta.get("reasoning_content"))
     return True
 
-
-def monotonic_clock(start: float) -> Any:
-    """A clock in seconds since `start` (time.perf_counter)."""
-    return lambda: time.perf_counter() - start

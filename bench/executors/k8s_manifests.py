@@ -399,9 +399,7 @@ def server_url(config: KubernetesConfig, service: str) -> str:
 def server_budget_s(config: KubernetesConfig, group: RunGroup) -> int:
     """How long the server may take to load its model before its startup probe gives up: `server_startup_s`, else
     the serving tasks' `server_timeout_s` (the largest, where the benchmark has one), else 600 s; at least 60 s."""
-    given = [int(t.params["server_timeout_s"]) for t in group.tasks
-             if isinstance(t.params.get("server_timeout_s"), int | float)]
-    budget = config.server_startup_s or max(given, default=DEFAULT_SERVER_BUDGET_S)
+    budget = config.server_startup_s or group.server_timeout_s or DEFAULT_SERVER_BUDGET_S
     return max(MIN_SERVER_BUDGET_S, int(budget))
 
 

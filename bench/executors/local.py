@@ -263,9 +263,7 @@ def server_timeout_s(group: RunGroup) -> int:
     """How long a server started for `group` may take to become ready: the serving tasks' `server_timeout_s` (the
     largest) where given, else the group's own timeout (a local server has no probes to size: the model download
     and load may take what the group may)."""
-    given = [int(t.params["server_timeout_s"]) for t in group.tasks
-             if isinstance(t.params.get("server_timeout_s"), int | float)]
-    return min(group.timeout_s, max(given, default=group.timeout_s))
+    return min(group.timeout_s, group.server_timeout_s or group.timeout_s)
 
 
 def _wait(proc: subprocess.Popen[str], timeout_s: float, cancel: threading.Event | None) -> None:
