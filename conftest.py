@@ -25,14 +25,16 @@ import pytest
 from bench.errors import BenchError
 from bench.executors.cluster_check import check_cluster
 from bench.overhead import OverheadRun
-from bench.overrides import ParamOverrides, parse_engine_args
+from bench.overrides import ParamOverrides, parse_engine_args, parse_tags
 from bench.pytest_plugin import PLUGIN_NAME, add_timeout_alias
 from bench.results.rundir import RunDirectory, new_run_id
+from bench.results.store import choose_url
 from bench.suite import Choices, SuiteRun, choose
 from bench.variants import Comparison, comparison_from_options
 from bench.workloads import BENCHMARKS
 
 BENCHMARK_DIR = Path(__file__).parent / "tests" / "benchmarks"
+PERFORMANCE_DIR = Path(__file__).parent / "benchmarks"
 OVERHEAD_TESTS = BENCHMARK_DIR / "test_overhead.py"
 _CHOICES = pytest.StashKey[Choices]()
 _RUN_PATH = pytest.StashKey[Path]()
@@ -123,6 +125,8 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         return None
     if collection_path == OVERHEAD_TESTS and _COMPARISON not in config.stash:
         return True  # overhead tests exist only with a candidate: `-m smoke` alone collects what it always did
+    if collection_path == PERFORMANCE_DIR:
+        return True  # the project's performance benchmarks (pytest benchmarks/ --benchmark-only) are no suite test
     tests = BENCHMARK_DIR.parent
     if BENCHMARK_DIR in (collection_path, *collection_path.parents) or collection_path.name == "__init__.py":
         return None
@@ -167,9 +171,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise BenchError("--candidate was given but no overhead test is selected (check -k / -m)")
         overhead = OverheadRun.check(compared, config.stash[_CHOICES], config.stash[_COMPARISON],
                                      node=config.getoption("node"), **common, **_margins(config)) if compared else None
-        suite = SuiteRun.prepare(requested, config.stash[_CHOICES], Path(config.getoption("results_dir")),
+        results_dir = Path(config.getoption("results_dir"))
+        suite = SuiteRun.prepare(requested, config.stash[_CHOICES], results_dir,
                                  run_id=config.stash[_RUN_PATH].name, endpoint=config.getoption("endpoint"),
-                                 served_model=config.getoption("served_model"), **common)
+                                 served_model=config.getoption("served_model"),
+                                 store_url=choose_url(config.getoption("store"), results_dir), trigger="pytest",
+                                 tags=parse_tags(config.getoption("bench_tag")), **common)
         if overhead is not None:
             config.stash[_OVERHEAD] = overhead.attach(suite.run_dir)
     except BenchError as exc:

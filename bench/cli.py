@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from bench.errors import BenchError
-from bench.overrides import ParamOverrides, parse_engine_args
+from bench.overrides import ParamOverrides, parse_engine_args, parse_tags
 from bench.profiles import PROFILES
 from bench.workloads import BENCHMARKS, check_scenario, get_benchmark
 
@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_kubernetes_options(run)
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="run directories go here")
     run.add_argument("--timeout", type=_int, help="seconds before the workload is killed (default: profile's)")
+    add_store_option(run)
+    add_tag_option(run)
 
     build = sub.add_parser("build-model", help="build (or find) the embedded tiny model and print its directory; "
                                                "with --shape, write a weightless model directory of a real shape")
@@ -60,10 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--profile", help="profile for the smoke suite (default: llama3.1-8b)")
     boot.add_argument("--results-dir", type=Path, default=Path("results"))
 
-    res = sub.add_parser("results", help="list runs or show one run's summary")
-    res.add_argument("action", choices=["list", "show", "export"])
-    res.add_argument("run", nargs="?", default="latest", help="run id (default: latest)")
+    res = sub.add_parser("results", help="runs in the results store: list, show, history, import, report, export",
+                         description="list [--benchmark B] [--since DATE] [--trigger T] | show [RUN] | "
+                                     "history BENCHMARK SCENARIO METRIC [--last N] [--key K] | import DIR... | "
+                                     "report [RUN] | export [RUN] --format seed-json. RUN: a run id (or a unique "
+                                     "prefix), latest, latest~N")
+    res.add_argument("action", choices=["list", "show", "history", "import", "report", "export"])
+    res.add_argument("args", nargs="*", metavar="ARG", help="RUN (default: latest); history: BENCHMARK SCENARIO "
+                                                            "METRIC; import: run or results directories")
     res.add_argument("--results-dir", type=Path, default=Path("results"))
+    add_store_option(res)
+    res.add_argument("--benchmark", help="list: only runs with this benchmark")
+    res.add_argument("--since", help="list: only runs started on or after this date (YYYY-MM-DD or ISO time)")
+    res.add_argument("--trigger", choices=["cli", "pytest", "scheduled"], help="list: only runs started so")
+    res.add_argument("--last", type=_int, default=5, help="history: the baseline band is the median of the last "
+                                                          "N earlier runs (default 5)")
+    res.add_argument("--key", help="history: this history key (default: the latest result's)")
     res.add_argument("--format", default="seed-json", help="export format: seed-json (resnet50 results)")
     res.add_argument("--output", type=Path, help="export: write here as well as to stdout")
 
@@ -82,15 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     ovh.add_argument("--executor", default="local", help="where to run: local (default) or kubernetes")
     add_kubernetes_options(ovh)
     ovh.add_argument("--results-dir", type=Path, default=Path("results"), help="run directories go here")
+    add_store_option(ovh)
     ovh.add_argument("--timeout", type=_int, help="seconds per workload run (default: profile's)")
 
-    cmp = sub.add_parser("compare", help="overhead verdicts of a candidate against a baseline from finished runs "
-                                         "(exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE)")
-    cmp.add_argument("runs", nargs="*", metavar="RUN", help="BASELINE CANDIDATE: one run per side (run id under "
-                                                            "--results-dir, or a run directory)")
-    cmp.add_argument("--baseline", nargs="+", metavar="RUN", help="several runs of the baseline, one repeat each")
+    cmp = sub.add_parser("compare", help="a candidate run against a baseline run or history: one row per metric "
+                                         "(improved / regressed / unchanged); several runs per side: overhead "
+                                         "verdicts (exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE)")
+    cmp.add_argument("runs", nargs="*", metavar="RUN", help="BASELINE CANDIDATE: one run per side (a run id or "
+                                                            "unique prefix, latest, latest~N, or a run directory)")
+    cmp.add_argument("--baseline", nargs="+", metavar="RUN", help="several runs of the baseline, one repeat each; "
+                                                                  "`history`: the median of the last N runs with "
+                                                                  "each result's history key")
     cmp.add_argument("--candidate", nargs="+", metavar="RUN", help="several runs of the candidate, one repeat each")
     cmp.add_argument("--results-dir", type=Path, default=Path("results"), help="where run ids are looked up")
+    add_store_option(cmp)
+    cmp.add_argument("--threshold", default="5%", metavar="PCT", help="one run per side: a change beyond this is "
+                                                                      "improved/regressed (default 5%%)")
+    cmp.add_argument("--last", type=_int, default=5, help="--baseline history: runs in the median (default 5)")
+    cmp.add_argument("--fail-on-regression", action="store_true", help="one run per side: exit 1 when a metric "
+                                                                       "regressed (or a result errored/is INVALID)")
+    cmp.add_argument("--format", choices=["table", "markdown", "json", "csv"], default="table",
+                     help="one run per side: how the rows are printed (default table)")
     cmp.add_argument("--max-overhead", metavar="PCT", help="throughput margin for every metric, e.g. 5%% "
                                                            "(default: the profile's, 5%%)")
     cmp.add_argument("--max-p99-delta", metavar="MS", help="latency margin for every metric, e.g. 2ms "
@@ -125,6 +151,17 @@ def parse_margins(args: argparse.Namespace) -> dict[str, float | None]:
         return parse(args.max_overhead, args.max_p99_delta)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
+
+
+def add_store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="URL", help="results store: sqlite:///PATH or "
+                        "postgresql+psycopg://USER@HOST/DB (default: $KCLOUD_STORE, else "
+                        "sqlite:///<results-dir>/history.db; none: off)")
+
+
+def add_tag_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tag", action="append", metavar="KEY=VALUE", help="a label of the run in run.json and the "
+                        "store, e.g. --tag driver=580.65 (repeatable)")
 
 
 def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
@@ -197,11 +234,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.executors.cluster_check import check_cluster
 
     check_cluster(choices.executor)  # a missing kubeconfig or a silent API server: one error before anything runs
+    from bench.results.store import choose_url
+
     suite = SuiteRun.prepare(requested, choices, args.results_dir, size=size, model=args.model, params=params,
                              engine_args=engine_args, timeout_s=args.timeout, endpoint=args.endpoint,
-                             served_model=args.served_model)
+                             served_model=args.served_model, store_url=choose_url(args.store, args.results_dir),
+                             tags=parse_tags(args.tag))
     suite.announce()
     results = suite.run_all()
+    suite.conclude()
     if args.output:
         payload = [r.to_dict() for r in results]
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -256,6 +297,7 @@ def cmd_overhead(args: argparse.Namespace) -> int:
     if k8s_options and k8s_options.pop("dry_run"):
         raise BenchError("--dry-run applies to `bench run`; `bench overhead` checks the cluster before it starts")
     from bench.executors.cluster_check import check_cluster
+    from bench.results.store import choose_url
     from bench.suite import choose
 
     choices = choose(args.profile, args.executor, k8s_options, args.model)
@@ -263,7 +305,7 @@ def cmd_overhead(args: argparse.Namespace) -> int:
     run = OverheadRun.prepare(
         requested, choices, args.results_dir, comparison, size="full" if args.full else "smoke", model=args.model,
         params=ParamOverrides.parse(args.param or [], BENCHMARKS), engine_args=parse_engine_args(args.engine_arg),
-        timeout_s=args.timeout, node=args.node, **margins)
+        timeout_s=args.timeout, node=args.node, store_url=choose_url(args.store, args.results_dir), **margins)
     print("kcloud-mlperf overhead")
     for line in [*run.choices.lines(), *run.lines()]:
         print(f"  {line}")
@@ -304,62 +346,38 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    root = args.results_dir
-    if args.action == "export":
-        from bench.results.export import export
+    from bench import cli_results as commands
 
-        print(export(root, args.run, args.format, args.output), end="")
-        return 0
-    if args.action == "list":
-        runs = sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.exists() else []
-        for run in runs:
-            results = json.loads((run / "results.json").read_text()) if (run / "results.json").exists() else []
-            passed = sum(r["passed"] for r in results)
-            print(f"{run.name}  {passed}/{len(results)} passed")
-        if not runs:
-            print(f"no runs under {root}")
-        return 0
-    summary = root / args.run / "summary.md"
-    if not summary.exists():
-        raise BenchError(f"no run {args.run!r} under {root}: see `bench results list`")
-    print(summary.read_text())
-    return 0
+    return commands.results(args)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.results.compare import compare_runs, render, resolve_run
+    from bench import cli_results as commands
 
     positional = len(args.runs) == 2 and not args.baseline and not args.candidate
+    if args.baseline and args.baseline[0] == "history":  # nargs="+" takes the candidate along when it follows
+        candidate = [*args.baseline[1:], *args.runs, *(args.candidate or [])]
+        if len(candidate) != 1:
+            raise BenchError("--baseline history compares one candidate run: `bench compare --baseline history RUN`")
+        return commands.compare_history(args, candidate[0])
     if not positional and (args.runs or not (args.baseline and args.candidate)):
-        raise BenchError("give two runs (`bench compare BASELINE CANDIDATE`) or several per side "
-                         "(`bench compare --baseline RUN [RUN ...] --candidate RUN [RUN ...]`)")
-    margins = parse_margins(args)
+        raise BenchError("give two runs (`bench compare BASELINE CANDIDATE`), a run against history (`bench compare "
+                         "--baseline history RUN`) or several per side (`bench compare --baseline RUN [RUN ...] "
+                         "--candidate RUN [RUN ...]`)")
+    margins = parse_margins(args)  # checked whichever comparison runs
     specs = {"baseline": args.baseline or args.runs[:1], "candidate": args.candidate or args.runs[1:]}
-    sides = {side: [resolve_run(spec, args.results_dir) for spec in given] for side, given in specs.items()}
-    for side, runs in sides.items():
-        seen = [run.path for run in runs]
-        twice = next((run for i, run in enumerate(runs) if run.path in seen[:i]), None)
-        if twice:
-            raise BenchError(f"run {twice.run_id} is given twice on the {side} side: each run is one repeat")
-    same = [run.run_id for run in sides["candidate"] if run.path in {b.path for b in sides["baseline"]}]
-    if same and not args.aa:
-        raise BenchError(f"run {same[0]} is on both sides: a candidate identical to the baseline is allowed only "
-                         "with --aa (the A/A self-test)")
-    comparison = compare_runs(sides["baseline"], sides["candidate"], **margins)
-    print(render(comparison), end="")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(comparison.to_dict(), indent=2) + "\n")
-    return comparison.exit_code
+    if len(specs["baseline"]) == 1 and len(specs["candidate"]) == 1:
+        return commands.compare_two(args, specs["baseline"][0], specs["candidate"][0])
+    return commands.compare_repeats(args, specs, margins)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    # argparse binds `results ACTION [RUN]` before it sees options: `results export --format F RUN` leaves RUN over
-    if extra and args.command == "results" and args.run == "latest" and len(extra) == 1 \
-            and not extra[0].startswith("-"):
-        args.run = extra[0]
+    # argparse binds `results ACTION [ARG ...]` before it sees options: `results export --format F RUN` leaves RUN
+    # over
+    if extra and args.command == "results" and not any(e.startswith("-") for e in extra):
+        args.args += extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

@@ -146,14 +146,15 @@ class OverheadRun:
                 params: ParamOverrides | None = None, engine_args: dict[str, Any] | None = None,
                 timeout_s: int | None = None, node: str | None = None, echo: Echo = print,
                 run_id: str | None = None, max_overhead: float | None = None,
-                max_p99_delta_ms: float | None = None) -> OverheadRun:
+                max_p99_delta_ms: float | None = None, store_url: str | None = None) -> OverheadRun:
         """Checked, then given a run directory of its own (`bench overhead`): a bad comparison leaves none."""
         requested = list(requested)
         run = cls.check(requested, choices, comparison, size=size, model=model, params=params,
                         engine_args=engine_args, timeout_s=timeout_s, node=node, echo=echo,
                         max_overhead=max_overhead, max_p99_delta_ms=max_p99_delta_ms)
         suite = SuiteRun.prepare(requested, choices, results_root, size=size, model=model, params=params,
-                                 engine_args=engine_args, timeout_s=timeout_s, echo=echo, run_id=run_id)
+                                 engine_args=engine_args, timeout_s=timeout_s, echo=echo, run_id=run_id,
+                                 store_url=store_url)
         return run.attach(suite.run_dir)
 
     # ---- what it prints before it runs -----------------------------------------------------------------------

@@ -129,3 +129,8 @@ def convert(text: str, expected: Any, where: str) -> Any:
         except ValueError:
             raise ConfigError(f"{where}: expected a number") from None
     return json_value(text)
+
+
+def parse_tags(items: list[str] | None) -> dict[str, str]:
+    """`--tag KEY=VALUE` items (bench run and pytest): the run's labels in run.json and the store."""
+    return dict(split_assignment(item, "--tag", "driver=580.65") for item in items or [])

@@ -72,6 +72,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     cmp.addoption("--max-p99-delta", default=None, metavar="MS", help="latency margin, e.g. 2ms (profile's)")
     cmp.addoption("--strict-overhead", action="store_true", help="an INCONCLUSIVE verdict fails instead of skipping")
     group.addoption("--results-dir", default="results", help="run directories go here (default: results/)")
+    group.addoption("--store", default=None, metavar="URL",
+                    help="results store: sqlite:///PATH or postgresql+psycopg://USER@HOST/DB (default: $KCLOUD_STORE, "
+                         "else sqlite:///<results-dir>/history.db; none: off)")
+    group.addoption("--tag", action="append", default=None, metavar="KEY=VALUE", dest="bench_tag",
+                    help="a label of the run in run.json and the store (repeatable), e.g. --tag driver=580.65")
     group.addoption("--bench-timeout", type=int, default=None, dest="bench_timeout",
                     help="seconds per workload process (default: profile's)")
 

@@ -32,8 +32,11 @@ from bench.models import unavailable_reason
 from bench.overrides import ParamOverrides, format_assignments
 from bench.plan import build_plan
 from bench.profiles import Profile, get_profile
+from bench.results.history import write_run_report
+from bench.results.redact import redact_url
 from bench.results.rundir import RunDirectory
 from bench.results.schema import Result
+from bench.results.store import StoreSink
 
 
 @dataclass
@@ -113,6 +116,7 @@ class SuiteRun:
     run_dir: RunDirectory
     echo: Echo = print
     plan_notes: list[str] = field(default_factory=list)  # what the plan adds to the profile's notes (plan_run)
+    store: StoreSink | None = None  # the results store the run directory writes to after every group
     _done: set[str] = field(default_factory=set)
     _pool: ThreadPoolExecutor | None = None
     _futures: dict[str, Future[list[Result]]] = field(default_factory=dict)
@@ -134,10 +138,14 @@ class SuiteRun:
         run_id: str | None = None,
         endpoint: str | None = None,
         served_model: str | None = None,
+        store_url: str | None = None,
+        trigger: str = "cli",
+        tags: dict[str, str] | None = None,
     ) -> SuiteRun:
         """Build and validate the plan, then create the run directory (`run_id`: a name chosen beforehand, e.g.
         for the header pytest prints before collection): a plan error leaves no run directory and `latest` as it
-        was."""
+        was. `store_url`: the results store that indexes the run after every group (None: none); `trigger`: what
+        started the run (cli, pytest); `tags`: labels for run.json and the store (`--tag K=V`)."""
         plan, notes = plan_run(requested, choices, size, model, params, engine_args, timeout_s, endpoint,
                                served_model)
         weights = next((g.weights for g in plan if g.weights), None)
@@ -157,8 +165,11 @@ class SuiteRun:
             "weights": weights,
             "notes": [*([choices.fallback] if choices.fallback else []), *choices.profile.notes, *notes],
         }
-        run_dir = RunDirectory.create(results_root, header, run_id=run_id)
-        return cls(choices, plan, run_dir, echo, plan_notes=notes)
+        if store_url:
+            header["store"] = redact_url(store_url)
+        sink = StoreSink(store_url, echo) if store_url else None
+        run_dir = RunDirectory.create(results_root, header, run_id=run_id, trigger=trigger, sink=sink, tags=tags)
+        return cls(choices, plan, run_dir, echo, plan_notes=notes, store=sink)
 
     def announce(self) -> None:
         self.echo("kcloud-mlperf")
@@ -179,6 +190,8 @@ class SuiteRun:
             lines.append(f"server:   {header['server']}")
         if header.get("endpoint"):
             lines.append(f"endpoint: {header['endpoint']} (--endpoint: serving benchmarks this server, starts none)")
+        if header.get("store"):
+            lines.append(f"store:    {header['store']} (--store URL or KCLOUD_STORE; --store none: off)")
         return lines + [f"note:     {n}" for n in self.plan_notes]
 
     @property
@@ -221,7 +234,24 @@ class SuiteRun:
         return [r for group in self.plan for r in self.run_group(group)]
 
     def finish(self, interrupted: bool = False) -> None:
-        """End of the session: wait for groups still running (or, `interrupted`, stop them); never raises."""
+        """End of the session: wait for groups still running (or, `interrupted`, stop them); then record the end
+        in run.json (and the store) and write report.html. Never raises."""
+        self._wait_for_groups(interrupted)
+        self.conclude()
+
+    def conclude(self) -> Path | None:
+        """run.json's end time, the store's last write, and report.html (with the store's history); the report's
+        path, or None when it could not be written (said in one line)."""
+        self.run_dir.finish()
+        try:
+            path = write_run_report(self.run_dir.path, self.store.store if self.store else None)
+        except Exception as exc:  # a report is never worth a failed run
+            self.echo(f"[report] warning: report.html not written: {type(exc).__name__}: {exc}")
+            return None
+        self.echo(f"[report] {path}")
+        return path
+
+    def _wait_for_groups(self, interrupted: bool) -> None:
         if self._pool is None:
             return
         if not interrupted:

@@ -49,6 +49,29 @@ def _answer(rng: random.Random) -> str:
     return body + " " + ending.format(rng.choice("ABCDEFGHIJ"))
 
 
+def rouge_set(rng: random.Random, pairs: int) -> tuple[list[str], list[str]]:
+    """`pairs` (prediction, reference) texts shaped like CNN/DailyMail summaries and highlights."""
+    preds = [_text(rng, 611) for _ in range(pairs)]
+    refs = [_text(rng, 300) for _ in range(pairs)]
+    return preds, refs
+
+
+def answer_set(rng: random.Random, count: int) -> list[str]:
+    """`count` CoT-style MMLU-Pro responses, most ending in a parseable answer."""
+    return [_answer(rng) for _ in range(count)]
+
+
+def score_rouge(preds: list[str], refs: list[str]) -> None:
+    """What is timed for summarization: the project's ROUGE-1/2/L/Lsum over every pair."""
+    rouge_scores(preds, refs)
+
+
+def extract_answers(answers: list[str]) -> None:
+    """What is timed for mmlu_pro: the project's answer extraction over every response."""
+    for text in answers:
+        extract_choice(text)
+
+
 def _generation_from_run(run: Path) -> dict[str, tuple[float, float]]:
     """benchmark -> (generation seconds, samples) from a run directory's results.json."""
     found: dict[str, tuple[float, float]] = {}
@@ -69,16 +92,14 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(0)
 
-    preds = [_text(rng, 611) for _ in range(ROUGE_PAIRS)]
-    refs = [_text(rng, 300) for _ in range(ROUGE_PAIRS)]
+    preds, refs = rouge_set(rng, ROUGE_PAIRS)
     start = time.perf_counter()
-    rouge_scores(preds, refs)
+    score_rouge(preds, refs)
     rouge_s = time.perf_counter() - start
 
-    answers = [_answer(rng) for _ in range(EXTRACTIONS)]
+    answers = answer_set(rng, EXTRACTIONS)
     start = time.perf_counter()
-    for text in answers:
-        extract_choice(text)
+    extract_answers(answers)
     extract_s = time.perf_counter() - start
 
     generation = _generation_from_run(args.run.resolve()) if args.run.exists() else {}

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.environment import gpu_name
 from bench.errors import BenchError
 from bench.metrics.overhead import Margin, MetricVerdict, SideSummary, Verdict, compare, overall
 from bench.profiles import PROFILES, OverheadMargins
+from bench.results.fingerprint import identity
 from bench.results.rundir import load_results
 from bench.results.schema import Result
-from bench.workloads import BENCHMARKS, overhead_metrics
+from bench.workloads import overhead_metrics
 
 EXIT_CODES = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3}
 MIN_REPEATS = 3  # the smallest n per side with an exact 90% interval (bench.metrics.overhead.min_repeats_per_side)
@@ -78,31 +78,6 @@ def margins_for(profile: str, max_overhead: float | None, max_p99_delta_ms: floa
 # --- what makes two runs comparable -----------------------------------------------------------------------------
 
 
-def _identity(result: Result) -> dict[str, Any]:
-    """The fields two results must share to be compared: the model asked for (and the weights used), the size
-    class and every workload parameter recorded (the sizes), the device kind and the GPU model. Fields a result does
-    not record (an errored run has no workload config) are left out. Engine arguments and the runtime itself are
-    not compared: they are what a candidate may change."""
-    config = result.config
-    model = config.get("model")
-    # the model as the profile or --model named it (a result the executor made up for a lost task has only "model")
-    fields: dict[str, Any] = {"model": config.get("profile_model", model if isinstance(model, str) else None)}
-    if isinstance(model, dict):  # resnet50: where the weights came from
-        fields["model weights"] = model.get("weights_sha256") or model.get("weights")
-    fields["weights"] = config.get("weights")
-    fields["size"] = config.get("size")
-    info = BENCHMARKS.get(result.benchmark)
-    params = getattr(info.load(), "Params", None) if info else None
-    if params is not None and dataclasses.is_dataclass(params):
-        fields.update({f.name: config[f.name] for f in dataclasses.fields(params) if f.name in config})
-    if result.environment:
-        fields["device"] = result.environment.get("device")
-        fields["GPU model"] = gpu_name(result.environment)
-        if result.environment.get("device") == "cpu":  # a CPU run's speed is the CPU's
-            fields["CPU model"] = result.environment.get("cpu")
-    return {k: v for k, v in fields.items() if v is not None}
-
-
 def check_comparable(baseline: Sequence[Run], candidate: Sequence[Run]) -> tuple[list[str], list[str]]:
     """The benchmark × scenario keys both sides hold, and one line per key only one side holds; raises
     NotComparable when nothing is common or a field differs between any run and the first baseline run."""
@@ -120,9 +95,9 @@ def check_comparable(baseline: Sequence[Run], candidate: Sequence[Run]) -> tuple
     for key in common:
         holders = [(run, run.results[key]) for run in (*baseline, *candidate) if key in run.results]
         first_run, first = holders[0]
-        reference = _identity(first)
+        reference = identity(first)
         for run, result in holders[1:]:
-            other = _identity(result)
+            other = identity(result)
             for name, value in reference.items():
                 if name in other and other[name] != value:
                     raise NotComparable(f"not comparable: {name} differs (A: {value}, B: {other[name]}) in {key}, "

@@ -98,18 +98,15 @@ def test_the_command_line_margin_overrides_the_profiles(tmp_path: Path, capsys: 
     assert "margin 15% → PASS" in capsys.readouterr().out
 
 
-def test_one_run_per_side_gives_a_point_estimate_and_no_interval(tmp_path: Path,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_run_per_side_gives_the_change_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """One run per side has no interval for an overhead verdict: it is a change against the threshold instead."""
     write_run(tmp_path, "a", [rn50("Offline", {"samples_per_s": 1000.0})])
     write_run(tmp_path, "b", [rn50("Offline", {"samples_per_s": 900.0})])
-    assert main(["compare", "a", "b", "--results-dir", str(tmp_path)]) == 3
+    assert main(["compare", "a", "b", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    [row] = table_rows(out)
-    assert row[1:] == ["1,000.0 (n=1)", "900.0 (n=1)", "-10.0% (point estimate, no interval)", "INCONCLUSIVE"]
-    assert "No interval can be formed with 1 vs 1 run(s) per side: the overhead column is the point estimate only" \
-        in out
-    assert "needs at least 3 repeats per side" in out
-    assert "**Overall: INCONCLUSIVE**" in out
+    [row] = [line.split() for line in out.splitlines() if line.startswith("resnet50")]
+    assert row == ["resnet50", "Offline", "samples_per_s", "1,000.0", "900.0", "-10.0%", "regressed"]
+    assert main(["compare", "a", "b", "--results-dir", str(tmp_path), "--fail-on-regression"]) == 1
 
 
 def test_a_latency_metric_is_a_shift_in_ms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -158,7 +155,7 @@ def test_runs_of_different_models_are_not_comparable(tmp_path: Path, capsys: pyt
 
 @pytest.mark.parametrize(("other", "field", "a", "b"), [
     ({"batch_size": 64}, "batch_size", "32", "64"),
-    ({"gpu": "NVIDIA H100 80GB HBM3"}, "GPU model", GPU, "NVIDIA H100 80GB HBM3"),
+    ({"gpu": "NVIDIA H100 80GB HBM3"}, "gpu_model", GPU, "NVIDIA H100 80GB HBM3"),
 ], ids=["sizes", "gpu"])
 def test_runs_of_different_sizes_or_gpus_are_not_comparable(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                            other: dict, field: str, a: str, b: str) -> None:
@@ -174,12 +171,13 @@ def test_a_benchmark_on_one_side_only_is_skipped_and_nothing_common_is_refused(
                               rn50("SingleStream", {"early_stopping_latency_ms": 0.5})])
     write_run(tmp_path, "b", [rn50("Offline", {"samples_per_s": 1000.0})])
     write_run(tmp_path, "c", [rn50("Server", {"samples_per_s": 1000.0, "latency_p99_ms": 3.0})])
-    assert main(["compare", "a", "b", "--results-dir", str(tmp_path)]) == 3
+    assert main(["compare", "a", "b", "--results-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert [r[0] for r in table_rows(out)] == ["resnet50/Offline samples_per_s"]
+    assert [line.split()[:3] for line in out.splitlines() if line.startswith("resnet50")] == [
+        ["resnet50", "Offline", "samples_per_s"]]
     assert "- skipped: resnet50/SingleStream: only in the baseline" in out
     assert main(["compare", "b", "c", "--results-dir", str(tmp_path)]) == 2
-    assert "not comparable: scenario differs (A: resnet50/Offline, B: resnet50/Server)" in one_error_line(capsys)
+    assert "not comparable: nothing in common (A: resnet50/Offline; B: resnet50/Server)" in one_error_line(capsys)
 
 
 def test_an_unknown_run_names_the_results_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -193,8 +191,8 @@ def test_the_same_run_on_both_sides_needs_aa(tmp_path: Path, capsys: pytest.Capt
     assert main(["compare", "a", "a", "--results-dir", str(tmp_path)]) == 2
     assert "run a is on both sides: a candidate identical to the baseline is allowed only with --aa" \
         in one_error_line(capsys)
-    assert main(["compare", "a", str(tmp_path / "a"), "--results-dir", str(tmp_path), "--aa"]) == 3
-    assert "+0.0% (point estimate, no interval)" in capsys.readouterr().out
+    assert main(["compare", "a", str(tmp_path / "a"), "--results-dir", str(tmp_path), "--aa"]) == 0
+    assert "+0.0%" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("args", "expected"), [
@@ -202,7 +200,7 @@ def test_the_same_run_on_both_sides_needs_aa(tmp_path: Path, capsys: pytest.Capt
     (["--max-overhead", "five"], "--max-overhead 'five' is not a number"),
     (["--max-p99-delta=-2ms"], "--max-p99-delta '-2ms' is negative"),
     (["--max-p99-delta", "2s"], "--max-p99-delta '2s' is not a number of milliseconds"),
-    (["--baseline", "a"], "give two runs (`bench compare BASELINE CANDIDATE`) or several per side"),
+    (["--baseline", "a"], "give two runs (`bench compare BASELINE CANDIDATE`), a run against history"),
 ], ids=["negative-overhead", "malformed-overhead", "negative-delta", "malformed-delta", "one-side"])
 def test_bad_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
                                expected: str) -> None:
@@ -256,7 +254,8 @@ def test_profile_margins_apply_per_metric() -> None:
 
 def test_the_readme_shows_the_table_this_command_prints() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Comparing two runs (`bench compare`)", 1)[1].split("\n## ", 1)[0]
+    title = "### Comparing repeated runs (`bench compare --baseline … --candidate …`)"
+    section = readme.split(title, 1)[1].split("\n## ", 1)[0]
     assert TABLE_HEADER in section
     assert "`bench overhead` or `pytest -m overhead`" in section
     overhead = readme.split("## Is my runtime fast enough?", 1)[1].split("\n## ", 1)[0]
