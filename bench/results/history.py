@@ -18,10 +18,8 @@ def run_history(store: Store, run_path: Path) -> dict[str, dict[str, list[dict[s
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     run_id = run_path.resolve().name
     for result in load_results(run_path):
-        key = history_key(result)
         series = {}
-        for metric in key_metrics(result):
-            points = store.history(key, metric)
+        for metric, points in store.series(history_key(result), key_metrics(result)).items():
             upto = next((i for i, p in enumerate(points) if p["run_id"] == run_id), len(points) - 1)
             if points:
                 series[metric] = points[:upto + 1]

@@ -18,8 +18,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +28,7 @@ from bench.errors import BenchError
 from bench.results.fingerprint import config_hash, hardware, hardware_id, history_key
 from bench.results.redact import json_safe, redact, redact_url
 from bench.results.rundir import load_meta, load_results
-from bench.results.schema import Result
+from bench.results.schema import Result, Threshold
 
 SCHEMES = ("sqlite", "postgresql+psycopg")
 DISABLED = ("none", "off", "")
@@ -291,7 +290,7 @@ class Store:
                 "notes": list(r.notes), "config_hash": config_hash(r), "hardware_id": hw_id,
                 "history_key": history_key(r), "started_at": _time(r.started_at), "duration_s": r.duration_s,
             })
-        with self._write() as conn:
+        with self.engine.begin() as conn:
             insert = self._insert()
             run_update = {k: v for k, v in run_row.items() if k != "run_id"}
             conn.execute(insert(runs_table).values(run_row).on_conflict_do_update(
@@ -317,11 +316,6 @@ class Store:
         else:
             from sqlalchemy.dialects.sqlite import insert
         return insert
-
-    @contextmanager
-    def _write(self) -> Iterator[Any]:
-        with self.engine.begin() as conn:
-            yield conn
 
     # --- reading ------------------------------------------------------------------------------------------------
 
@@ -405,17 +399,27 @@ class Store:
                 ) -> list[dict[str, Any]]:
         """The values of `metric` over time for one history key: [{run_id, started_at, value, valid}] oldest first;
         `before`: only runs before this one (and not it); `limit`: the last N."""
-        points = []
+        points = self.series(key, [metric], before)[metric]
+        return points[-limit:] if limit else points
+
+    def series(self, key: str, metrics: Sequence[str], before: str | None = None
+               ) -> dict[str, list[dict[str, Any]]]:
+        """`history` of several metrics of one key, read in one query."""
+        out: dict[str, list[dict[str, Any]]] = {m: [] for m in metrics}
         for stored in self.results(history_key=key):
             if before is not None and stored.run_id == before:
                 break
-            value = stored.result.metrics.get(metric)
-            if value is None or stored.result.variant:
+            if stored.result.variant:
                 continue
             started = stored.run_started_at or _time(stored.result.started_at)
-            points.append({"run_id": stored.run_id, "started_at": started.isoformat() if started else None,
-                           "value": float(value), "valid": stored.status != "ERROR" and stored.valid is not False})
-        return points[-limit:] if limit else points
+            for metric in metrics:
+                value = stored.result.metrics.get(metric)
+                if value is not None:
+                    out[metric].append({"run_id": stored.run_id,
+                                        "started_at": started.isoformat() if started else None,
+                                        "value": float(value),
+                                        "valid": stored.status != "ERROR" and stored.valid is not False})
+        return out
 
     def counts(self) -> dict[str, int]:
         import sqlalchemy as sa
@@ -433,14 +437,12 @@ def _stored(row: Any) -> StoredResult:
     result = Result(
         benchmark=row["benchmark"], scenario=row["scenario"], profile=row["profile"] or "",
         metrics={k: (math.nan if v is None else v) for k, v in (row["metrics"] or {}).items()},
-        thresholds={}, passed=row["status"] == "PASS", config=row["config"] or {},
+        thresholds={k: Threshold(**v) for k, v in (row["thresholds"] or {}).items()},
+        passed=row["status"] == "PASS", config=row["config"] or {},
         environment=row["environment"] or {},
         started_at=row["started_at"].isoformat() if row["started_at"] else "", duration_s=row["duration_s"] or 0.0,
         error=row["error"], notes=list(row["notes"] or []), variant=row["variant"] or None,
         repeat=row["repeat"] or None)
-    from bench.results.schema import Threshold
-
-    result.thresholds = {k: Threshold(**v) for k, v in (row["thresholds"] or {}).items()}
     return StoredResult(row["run_id"], result, row["status"], row["valid"], row["config_hash"], row["hardware_id"],
                         row["history_key"], _aware(row["run_started_at"]))
 
